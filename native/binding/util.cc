@@ -1,0 +1,139 @@
+#include "util.h"
+
+#include <new>
+
+namespace tensile {
+namespace {
+
+// Per-env (main thread and each worker_thread) references to the JS error classes.
+struct ErrorClasses {
+  Napi::FunctionReference ctor[8];
+};
+
+const char* kind_name(ErrorKind k) {
+  static const char* names[] = {"Error", "ShapeError", "DTypeError", "DeviceError", "IndexError", "DataError", "OutOfMemoryError", "ValueError"};
+  return names[int(k)];
+}
+
+}  // namespace
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::ostringstream os;
+  os << '[';
+  for (size_t i = 0; i < shape.size(); i++) os << (i ? ", " : "") << shape[i];
+  os << ']';
+  return os.str();
+}
+
+void register_error_classes(Napi::Env env, Napi::Object classes) {
+  auto* ec = env.GetInstanceData<ErrorClasses>();
+  if (!ec) {
+    ec = new ErrorClasses();
+    env.SetInstanceData(ec);
+  }
+  for (int k = 0; k < 8; k++) {
+    Napi::Value v = classes.Get(kind_name(ErrorKind(k)));
+    if (v.IsFunction()) ec->ctor[k] = Napi::Persistent(v.As<Napi::Function>());
+  }
+}
+
+void throw_js_error(Napi::Env env, ErrorKind kind, const std::string& message) {
+  auto* ec = env.GetInstanceData<ErrorClasses>();
+  if (ec && !ec->ctor[int(kind)].IsEmpty()) {
+    Napi::Value err = ec->ctor[int(kind)].New({Napi::String::New(env, message)});
+    // Constructing the error can itself throw; let that exception propagate instead.
+    if (!env.IsExceptionPending()) Napi::Error(env, err).ThrowAsJavaScriptException();
+    return;
+  }
+  Napi::Error::New(env, message).ThrowAsJavaScriptException();
+}
+
+Napi::Value call_guarded(const Napi::CallbackInfo& info, Napi::Value (*fn)(const Napi::CallbackInfo&)) {
+  Napi::Env env = info.Env();
+  try {
+    return fn(info);
+  } catch (const BindingError& e) {
+    throw_js_error(env, e.kind, e.message);
+  } catch (const std::bad_alloc&) {
+    throw_js_error(env, ErrorKind::OutOfMemoryError, "out of host memory");
+  } catch (const std::exception& e) {
+    throw_js_error(env, ErrorKind::Error, e.what());
+  }
+  return env.Undefined();
+}
+
+Storage* storage_arg(const Napi::CallbackInfo& info, int i) {
+  napi_value v = info[i];
+  void* p = nullptr;
+  if (napi_get_value_external(info.Env(), v, &p) != napi_ok || !p)
+    throw BindingError{ErrorKind::Error, str_cat("argument ", i, " is not a tensor storage handle")};
+  auto* s = static_cast<Storage*>(p);
+  if (!s->data && s->bytes) throw BindingError{ErrorKind::Error, "tensor used after dispose()"};
+  return s;
+}
+
+int64_t int_arg(const Napi::CallbackInfo& info, int i) {
+  double d = 0;
+  if (napi_get_value_double(info.Env(), info[i], &d) != napi_ok)
+    throw BindingError{ErrorKind::Error, str_cat("argument ", i, " must be a number")};
+  return int64_t(d);
+}
+
+double double_arg(const Napi::CallbackInfo& info, int i) {
+  double d = 0;
+  if (napi_get_value_double(info.Env(), info[i], &d) != napi_ok)
+    throw BindingError{ErrorKind::Error, str_cat("argument ", i, " must be a number")};
+  return d;
+}
+
+bool bool_arg(const Napi::CallbackInfo& info, int i) {
+  bool b = false;
+  if (napi_get_value_bool(info.Env(), info[i], &b) != napi_ok)
+    throw BindingError{ErrorKind::Error, str_cat("argument ", i, " must be a boolean")};
+  return b;
+}
+
+DType dtype_arg(const Napi::CallbackInfo& info, int i) {
+  int64_t d = int_arg(info, i);
+  if (d < 0 || d > 5) throw BindingError{ErrorKind::DTypeError, str_cat("unknown dtype code ", d)};
+  return DType(d);
+}
+
+std::vector<int64_t> ints_arg(const Napi::CallbackInfo& info, int i) {
+  Napi::Value v = info[i];
+  std::vector<int64_t> out;
+  if (v.IsTypedArray()) {
+    auto ta = v.As<Napi::TypedArray>();
+    if (ta.TypedArrayType() == napi_int32_array) {
+      auto a = v.As<Napi::Int32Array>();
+      out.assign(a.Data(), a.Data() + a.ElementLength());
+      return out;
+    }
+    if (ta.TypedArrayType() == napi_float64_array) {
+      auto a = v.As<Napi::Float64Array>();
+      for (size_t k = 0; k < a.ElementLength(); k++) out.push_back(int64_t(a[k]));
+      return out;
+    }
+  }
+  if (!v.IsArray()) throw BindingError{ErrorKind::Error, str_cat("argument ", i, " must be an array of integers")};
+  auto arr = v.As<Napi::Array>();
+  uint32_t n = arr.Length();
+  out.resize(n);
+  for (uint32_t k = 0; k < n; k++) {
+    napi_value e;
+    double d = 0;
+    napi_get_element(info.Env(), arr, k, &e);
+    napi_get_value_double(info.Env(), e, &d);
+    out[k] = int64_t(d);
+  }
+  return out;
+}
+
+bool is_null_arg(const Napi::CallbackInfo& info, int i) {
+  if (size_t(i) >= info.Length()) return true;
+  napi_valuetype t;
+  napi_typeof(info.Env(), info[i], &t);
+  return t == napi_null || t == napi_undefined;
+}
+
+}  // namespace tensile

@@ -1,0 +1,113 @@
+// Shared glue for every binding file: argument unpacking, the tensor-argument convention, dtype
+// dispatch and the one place where C++ failures turn into tensile's JS error classes.
+//
+// A tensor argument is two JS values: the storage handle (an External from `alloc`) and an element
+// offset into it. Bindings receive contiguous tensors unless their signature says otherwise
+// (lib/ops/*.ts calls .contiguous() first).
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../core/dtype.h"
+
+namespace tensile {
+
+// Native storage behind one JS handle. `data` is null once disposed.
+struct Storage {
+  void* data;
+  size_t bytes;
+  int device;  // 0 = cpu, 1 + n = cuda:n
+};
+
+enum class ErrorKind { Error = 0, ShapeError, DTypeError, DeviceError, IndexError, DataError, OutOfMemoryError, ValueError };
+
+struct BindingError {
+  ErrorKind kind;
+  std::string message;
+};
+
+template <typename... Args>
+std::string str_cat(const Args&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  return os.str();
+}
+
+// Formats a shape as PyTorch users read it: [20, 3, 28, 28].
+std::string shape_str(const std::vector<int64_t>& shape);
+
+#define TENSILE_CHECK(cond, kind, ...) \
+  do {                                 \
+    if (!(cond)) throw ::tensile::BindingError{::tensile::ErrorKind::kind, ::tensile::str_cat(__VA_ARGS__)}; \
+  } while (0)
+
+// Wraps a binding so that BindingError, std::bad_alloc and std::exception become JS errors of
+// tensile's classes (registered once through `initialize`), never an abort.
+Napi::Value call_guarded(const Napi::CallbackInfo& info, Napi::Value (*fn)(const Napi::CallbackInfo&));
+void throw_js_error(Napi::Env env, ErrorKind kind, const std::string& message);
+
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  return call_guarded(info, F);
+}
+
+// exports.Set(name, guarded function): one line per export in each Register* function.
+#define TENSILE_EXPORT(exports, name, fn) \
+  (exports).Set(name, Napi::Function::New((exports).Env(), ::tensile::guarded<fn>, name))
+
+// ---------------------------------------------------------------------------------------------
+// argument unpacking
+
+Storage* storage_arg(const Napi::CallbackInfo& info, int i);
+int64_t int_arg(const Napi::CallbackInfo& info, int i);
+double double_arg(const Napi::CallbackInfo& info, int i);
+bool bool_arg(const Napi::CallbackInfo& info, int i);
+DType dtype_arg(const Napi::CallbackInfo& info, int i);
+// A JS array of integers (or an Int32Array / Float64Array) as int64s.
+std::vector<int64_t> ints_arg(const Napi::CallbackInfo& info, int i);
+bool is_null_arg(const Napi::CallbackInfo& info, int i);
+
+// Pointer to element `info[i+1]` of the storage in `info[i]`, typed as T.
+template <typename T>
+T* tensor_ptr(const Napi::CallbackInfo& info, int i) {
+  Storage* s = storage_arg(info, i);
+  int64_t offset = int_arg(info, i + 1);
+  return static_cast<T*>(s->data) + offset;
+}
+
+// Same, but JS null/undefined in slot i gives nullptr (optional bias, weight, ...).
+template <typename T>
+T* optional_tensor_ptr(const Napi::CallbackInfo& info, int i) {
+  if (is_null_arg(info, i)) return nullptr;
+  return tensor_ptr<T>(info, i);
+}
+
+// Runs fn(T{}) with T = float or double; other dtypes are a DTypeError naming the op.
+template <typename Fn>
+void dispatch_floating(DType d, const char* op, Fn&& fn) {
+  switch (d) {
+    case DType::Float32: fn(float{}); return;
+    case DType::Float64: fn(double{}); return;
+    default:
+      throw BindingError{ErrorKind::DTypeError, str_cat(op, ": expected a float32 or float64 tensor but got ", dtype_name(d))};
+  }
+}
+
+// Runs fn(T{}) for every dtype; bool and uint8 both map to uint8_t.
+template <typename Fn>
+void dispatch_all(DType d, Fn&& fn) {
+  switch (d) {
+    case DType::Float32: fn(float{}); return;
+    case DType::Float64: fn(double{}); return;
+    case DType::Int32: fn(int32_t{}); return;
+    case DType::Int64: fn(int64_t{}); return;
+    case DType::Uint8:
+    case DType::Bool: fn(uint8_t{}); return;
+  }
+}
+
+}  // namespace tensile

@@ -1,0 +1,10 @@
+// Built when CMake found no nvcc, and by binding.gyp (always CPU-only).
+#include "cuda_probe.h"
+
+namespace tensile {
+
+CudaProbe cuda_probe() {
+  return CudaProbe{false, 0, -1, "NotCompiled", "this build of tensile has no CUDA kernels (built without nvcc)", 0, 0};
+}
+
+}  // namespace tensile

@@ -1,0 +1,283 @@
+// Plain loops the compiler vectorises; parallel over contiguous chunks on the shared pool.
+// These double as the reference implementation for the CUDA twins.
+#include <cmath>
+#include <cstring>
+
+#include "../core/thread_pool.h"
+#include "elementwise.h"
+
+namespace tensile {
+namespace {
+
+constexpr int64_t kGrain = 32768;  // below this, threading costs more than it saves
+
+template <typename T>
+inline T apply_unary(UnaryOp op, T x, T s) {
+  switch (op) {
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Sqrt: return std::sqrt(x);
+    case UnaryOp::Abs: return std::abs(x);
+    case UnaryOp::Sign: return T((x > 0) - (x < 0));
+    case UnaryOp::Reciprocal: return T(1) / x;
+    case UnaryOp::Square: return x * x;
+    case UnaryOp::PowScalar: return std::pow(x, s);
+    case UnaryOp::AddScalar: return x + s;
+    case UnaryOp::MulScalar: return x * s;
+    case UnaryOp::RSubScalar: return s - x;
+    case UnaryOp::Sin: return std::sin(x);
+    case UnaryOp::Cos: return std::cos(x);
+    case UnaryOp::ClampMin: return x < s ? s : x;
+    case UnaryOp::ClampMax: return x > s ? s : x;
+    case UnaryOp::Floor: return std::floor(x);
+    case UnaryOp::Ceil: return std::ceil(x);
+    case UnaryOp::Round: return std::nearbyint(x);
+  }
+  return x;
+}
+
+template <typename T>
+inline T apply_binary(BinaryOp op, T a, T b) {
+  switch (op) {
+    case BinaryOp::Add: return a + b;
+    case BinaryOp::Sub: return a - b;
+    case BinaryOp::Mul: return a * b;
+    case BinaryOp::Div: return a / b;
+    case BinaryOp::Pow: return std::pow(a, b);
+    case BinaryOp::Maximum: return a > b ? a : b;
+    case BinaryOp::Minimum: return a < b ? a : b;
+    case BinaryOp::Eq: return T(a == b);
+    case BinaryOp::Ne: return T(a != b);
+    case BinaryOp::Lt: return T(a < b);
+    case BinaryOp::Le: return T(a <= b);
+    case BinaryOp::Gt: return T(a > b);
+    case BinaryOp::Ge: return T(a >= b);
+  }
+  return a;
+}
+
+// The hot ops get their own loop so the switch is hoisted out and the loop vectorises.
+template <typename T, typename F>
+void map_rows(T* out, const T* a, int64_t sa, const T* b, int64_t sb, int64_t n, F f) {
+  if (sa == 1 && sb == 1) {
+    for (int64_t i = 0; i < n; i++) out[i] = f(a[i], b[i]);
+  } else if (sa == 1 && sb == 0) {
+    T bv = b[0];
+    for (int64_t i = 0; i < n; i++) out[i] = f(a[i], bv);
+  } else if (sa == 0 && sb == 1) {
+    T av = a[0];
+    for (int64_t i = 0; i < n; i++) out[i] = f(av, b[i]);
+  } else {
+    for (int64_t i = 0; i < n; i++) out[i] = f(a[i * sa], b[i * sb]);
+  }
+}
+
+template <typename T>
+void binary_row(BinaryOp op, T* out, const T* a, int64_t sa, const T* b, int64_t sb, int64_t n) {
+  switch (op) {
+    case BinaryOp::Add: return map_rows(out, a, sa, b, sb, n, [](T x, T y) { return x + y; });
+    case BinaryOp::Sub: return map_rows(out, a, sa, b, sb, n, [](T x, T y) { return x - y; });
+    case BinaryOp::Mul: return map_rows(out, a, sa, b, sb, n, [](T x, T y) { return x * y; });
+    case BinaryOp::Div: return map_rows(out, a, sa, b, sb, n, [](T x, T y) { return x / y; });
+    default: return map_rows(out, a, sa, b, sb, n, [op](T x, T y) { return apply_binary(op, x, y); });
+  }
+}
+
+// Merges adjacent dims that are contiguous with each other in every operand, so that most
+// broadcasts collapse to one or two dims.
+void collapse_dims(std::vector<int64_t>& shape, std::vector<std::vector<int64_t>*> strides) {
+  if (shape.empty()) {
+    shape.push_back(1);
+    for (auto* s : strides) s->push_back(0);
+    return;
+  }
+  std::vector<int64_t> ns{shape[0]};
+  std::vector<std::vector<int64_t>> nst;
+  for (auto* s : strides) nst.push_back({(*s)[0]});
+  for (size_t d = 1; d < shape.size(); d++) {
+    bool merge = true;
+    for (size_t k = 0; k < strides.size(); k++)
+      if (nst[k].back() != (*strides[k])[d] * shape[d]) merge = false;
+    if (merge) {
+      ns.back() *= shape[d];
+      for (size_t k = 0; k < strides.size(); k++) nst[k].back() = (*strides[k])[d];
+    } else {
+      ns.push_back(shape[d]);
+      for (size_t k = 0; k < strides.size(); k++) nst[k].push_back((*strides[k])[d]);
+    }
+  }
+  shape = ns;
+  for (size_t k = 0; k < strides.size(); k++) *strides[k] = nst[k];
+}
+
+// Offset of the first element of row `row` (all dims but the last) for each stride vector.
+inline int64_t row_offset(int64_t row, const std::vector<int64_t>& shape, const std::vector<int64_t>& st) {
+  int64_t off = 0;
+  for (int64_t d = int64_t(shape.size()) - 2; d >= 0; d--) {
+    off += (row % shape[d]) * st[d];
+    row /= shape[d];
+  }
+  return off;
+}
+
+}  // namespace
+
+template <typename T>
+void unary_cpu(UnaryOp op, T* out, const T* x, int64_t n, double scalar) {
+  T s = T(scalar);
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    switch (op) {
+      case UnaryOp::MulScalar: for (int64_t i = b; i < e; i++) out[i] = x[i] * s; break;
+      case UnaryOp::AddScalar: for (int64_t i = b; i < e; i++) out[i] = x[i] + s; break;
+      case UnaryOp::Neg: for (int64_t i = b; i < e; i++) out[i] = -x[i]; break;
+      default: for (int64_t i = b; i < e; i++) out[i] = apply_unary(op, x[i], s);
+    }
+  });
+}
+
+template <typename T>
+void binary_cpu(BinaryOp op, T* out, const T* a, const std::vector<int64_t>& a_strides, const T* b,
+                const std::vector<int64_t>& b_strides, const std::vector<int64_t>& shape_in) {
+  std::vector<int64_t> shape = shape_in, sa = a_strides, sb = b_strides;
+  collapse_dims(shape, {&sa, &sb});
+  int64_t inner = shape.back();
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < shape.size(); d++) rows *= shape[d];
+  int64_t ia = sa.back(), ib = sb.back();
+  int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1));
+  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      binary_row(op, out + r * inner, a + row_offset(r, shape, sa), ia, b + row_offset(r, shape, sb), ib, inner);
+    }
+  });
+}
+
+void copy_strided_cpu(void* out, const void* x, size_t itemsize, const std::vector<int64_t>& shape_in,
+                      const std::vector<int64_t>& strides_in) {
+  std::vector<int64_t> shape = shape_in, st = strides_in;
+  std::vector<int64_t> out_st(shape.size());
+  int64_t acc = 1;
+  for (int64_t d = int64_t(shape.size()) - 1; d >= 0; d--) {
+    out_st[d] = acc;
+    acc *= shape[d];
+  }
+  if (acc == 0) return;
+  collapse_dims(shape, {&st, &out_st});
+  int64_t inner = shape.back(), rows = acc / inner, is = st.back();
+  auto* o = static_cast<char*>(out);
+  auto* src = static_cast<const char*>(x);
+  int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1));
+  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      char* dst = o + size_t(r * inner) * itemsize;
+      const char* s = src + row_offset(r, shape, st) * int64_t(itemsize);
+      if (is == 1) {
+        std::memcpy(dst, s, size_t(inner) * itemsize);
+      } else if (itemsize == 4) {
+        for (int64_t i = 0; i < inner; i++) reinterpret_cast<uint32_t*>(dst)[i] = *reinterpret_cast<const uint32_t*>(s + i * is * 4);
+      } else if (itemsize == 8) {
+        for (int64_t i = 0; i < inner; i++) reinterpret_cast<uint64_t*>(dst)[i] = *reinterpret_cast<const uint64_t*>(s + i * is * 8);
+      } else {
+        for (int64_t i = 0; i < inner; i++) std::memcpy(dst + i * itemsize, s + i * is * int64_t(itemsize), itemsize);
+      }
+    }
+  });
+}
+
+namespace {
+template <typename O, typename I>
+void cast_loop(O* out, const I* x, int64_t n, bool to_bool) {
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    if (to_bool)
+      for (int64_t i = b; i < e; i++) out[i] = O(x[i] != I(0));
+    else
+      for (int64_t i = b; i < e; i++) out[i] = O(x[i]);
+  });
+}
+
+template <typename Fn>
+void with_type(DType d, Fn&& fn) {
+  switch (d) {
+    case DType::Float32: fn(float{}); return;
+    case DType::Float64: fn(double{}); return;
+    case DType::Int32: fn(int32_t{}); return;
+    case DType::Int64: fn(int64_t{}); return;
+    case DType::Uint8:
+    case DType::Bool: fn(uint8_t{}); return;
+  }
+}
+}  // namespace
+
+void cast_cpu(void* out, DType out_dtype, const void* x, DType x_dtype, int64_t n) {
+  with_type(out_dtype, [&](auto o) {
+    using O = decltype(o);
+    with_type(x_dtype, [&](auto i) {
+      using I = decltype(i);
+      cast_loop(static_cast<O*>(out), static_cast<const I*>(x), n, out_dtype == DType::Bool);
+    });
+  });
+}
+
+void fill_cpu(void* out, DType dtype, int64_t n, double value) {
+  with_type(dtype, [&](auto t) {
+    using T = decltype(t);
+    T v = dtype == DType::Bool ? T(value != 0) : T(value);
+    T* o = static_cast<T*>(out);
+    parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; i++) o[i] = v;
+    });
+  });
+}
+
+template <typename T>
+void uniform_cpu(T* out, int64_t n, double lo, double hi, uint64_t seed) {
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; i++) out[i] = T(lo + (hi - lo) * random_unit(seed, uint64_t(i)));
+  });
+}
+
+template <typename T>
+void normal_cpu(T* out, int64_t n, double mean, double std, uint64_t seed) {
+  // Pairs (2k, 2k+1) come from one Box-Muller draw, so an element depends only on its index.
+  parallel_for((n + 1) / 2, kGrain / 2, [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; k++) {
+      double u1 = 1.0 - random_unit(seed, uint64_t(2 * k));  // (0, 1]
+      double u2 = random_unit(seed, uint64_t(2 * k + 1));
+      double r = std::sqrt(-2.0 * std::log(u1));
+      out[2 * k] = T(mean + std * r * std::cos(2 * M_PI * u2));
+      if (2 * k + 1 < n) out[2 * k + 1] = T(mean + std * r * std::sin(2 * M_PI * u2));
+    }
+  });
+}
+
+void index_select_rows_cpu(void* out, const void* x, size_t row_bytes, const int64_t* idx, int64_t k) {
+  auto* o = static_cast<char*>(out);
+  auto* src = static_cast<const char*>(x);
+  int64_t grain = std::max<int64_t>(1, int64_t(kGrain * 4 / std::max<size_t>(row_bytes, 1)));
+  parallel_for(k, grain, [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; j++) std::memcpy(o + size_t(j) * row_bytes, src + size_t(idx[j]) * row_bytes, row_bytes);
+  });
+}
+
+#define INSTANTIATE(T)                                                                                  \
+  template void unary_cpu<T>(UnaryOp, T*, const T*, int64_t, double);                                  \
+  template void binary_cpu<T>(BinaryOp, T*, const T*, const std::vector<int64_t>&, const T*,          \
+                              const std::vector<int64_t>&, const std::vector<int64_t>&);               \
+  template void uniform_cpu<T>(T*, int64_t, double, double, uint64_t);                                 \
+  template void normal_cpu<T>(T*, int64_t, double, double, uint64_t);
+INSTANTIATE(float)
+INSTANTIATE(double)
+#undef INSTANTIATE
+
+}  // namespace tensile
+
+namespace tensile {
+// Comparisons and arithmetic on integer tensors (labels, argmax results, masks).
+template void binary_cpu<int32_t>(BinaryOp, int32_t*, const int32_t*, const std::vector<int64_t>&, const int32_t*,
+                                  const std::vector<int64_t>&, const std::vector<int64_t>&);
+template void binary_cpu<int64_t>(BinaryOp, int64_t*, const int64_t*, const std::vector<int64_t>&, const int64_t*,
+                                  const std::vector<int64_t>&, const std::vector<int64_t>&);
+template void binary_cpu<uint8_t>(BinaryOp, uint8_t*, const uint8_t*, const std::vector<int64_t>&, const uint8_t*,
+                                  const std::vector<int64_t>&, const std::vector<int64_t>&);
+}  // namespace tensile

@@ -1,0 +1,2 @@
+// placeholder until the real installer lands
+
