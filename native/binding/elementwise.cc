@@ -42,17 +42,21 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// copyStrided(out, outOff, x, xOff, shape, strides, dtype)
+// copyStrided(out, outOff, x, xOff, shape, strides, dtype[, outStrides]): x read through strides
+// into out, contiguous unless outStrides is given (writes into a strided view).
 Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
   auto shape = ints_arg(info, 4), strides = ints_arg(info, 5);
-  TENSILE_CHECK(shape.size() == strides.size(), ShapeError, "contiguous: shape ", shape_str(shape), " and strides ", shape_str(strides), " differ in rank");
+  TENSILE_CHECK(shape.size() == strides.size(), ShapeError, "copy: shape ", shape_str(shape), " and strides ", shape_str(strides), " differ in rank");
   DType dt = dtype_arg(info, 6);
+  std::vector<int64_t> out_strides;
+  if (!is_null_arg(info, 7)) {
+    out_strides = ints_arg(info, 7);
+    TENSILE_CHECK(out_strides.size() == shape.size(), ShapeError, "copy: out strides ", shape_str(out_strides), " do not match shape ", shape_str(shape));
+  }
   size_t is = dtype_size(dt);
-  Storage* o = storage_arg(info, 0);
-  Storage* x = storage_arg(info, 2);
-  char* out = static_cast<char*>(o->data) + int_arg(info, 1) * int64_t(is);
-  const char* src = static_cast<const char*>(x->data) + int_arg(info, 3) * int64_t(is);
-  copy_strided_cpu(out, src, is, shape, strides);
+  char* out = static_cast<char*>(storage_arg(info, 0)->data) + int_arg(info, 1) * int64_t(is);
+  const char* src = static_cast<const char*>(storage_arg(info, 2)->data) + int_arg(info, 3) * int64_t(is);
+  copy_strided_cpu(out, out_strides, src, is, shape, strides);
   return info.Env().Undefined();
 }
 
@@ -122,6 +126,20 @@ Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// indexAddRows(out, outOff, src, srcOff, rows, rowElems, dtype, idx, idxOff, k): out (rows,
+// rowElems) += src (k, rowElems) scattered by idx (int64, k).
+Napi::Value IndexAddRows(const Napi::CallbackInfo& info) {
+  int64_t rows = int_arg(info, 4), row = int_arg(info, 5), k = int_arg(info, 9);
+  const int64_t* idx = tensor_ptr<int64_t>(info, 7);
+  for (int64_t j = 0; j < k; j++)
+    TENSILE_CHECK(idx[j] >= 0 && idx[j] < rows, IndexError, "indexAdd: index ", idx[j], " is out of range for dimension 0 of size ", rows);
+  dispatch_floating(dtype_arg(info, 6), "indexAdd", [&](auto t) {
+    using T = decltype(t);
+    index_add_rows_cpu<T>(tensor_ptr<T>(info, 0), tensor_ptr<T>(info, 2), row, idx, k);
+  });
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void RegisterElementwise(Napi::Env env, Napi::Object exports) {
@@ -133,6 +151,7 @@ void RegisterElementwise(Napi::Env env, Napi::Object exports) {
   TENSILE_EXPORT(exports, "uniform", Uniform);
   TENSILE_EXPORT(exports, "normal", Normal);
   TENSILE_EXPORT(exports, "indexSelect", IndexSelect);
+  TENSILE_EXPORT(exports, "indexAddRows", IndexAddRows);
 }
 
 }  // namespace tensile

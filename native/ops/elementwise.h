@@ -23,9 +23,10 @@ template <typename T>
 void binary_cpu(BinaryOp op, T* out, const T* a, const std::vector<int64_t>& a_strides, const T* b,
                 const std::vector<int64_t>& b_strides, const std::vector<int64_t>& shape);
 
-// out (shape, contiguous) = x read through strides; any element type (by byte size).
-void copy_strided_cpu(void* out, const void* x, size_t itemsize, const std::vector<int64_t>& shape,
-                      const std::vector<int64_t>& strides);
+// out (read through out_strides) = x (read through x_strides), both over `shape`; any element
+// type (by byte size). Empty out_strides means out is contiguous.
+void copy_strided_cpu(void* out, const std::vector<int64_t>& out_strides, const void* x, size_t itemsize,
+                      const std::vector<int64_t>& shape, const std::vector<int64_t>& x_strides);
 
 // out[i] = (OutT) x[i] for every pair of dtypes.
 void cast_cpu(void* out, DType out_dtype, const void* x, DType x_dtype, int64_t n);
@@ -42,6 +43,10 @@ void normal_cpu(T* out, int64_t n, double mean, double std, uint64_t seed);
 
 // out (k, row) = x[idx[j]] for j < k; idx already checked to lie in [0, rows).
 void index_select_rows_cpu(void* out, const void* x, size_t row_bytes, const int64_t* idx, int64_t k);
+
+// out[idx[j]] += src[j] row by row (the gradient of index_select); rows of `row` elements.
+template <typename T>
+void index_add_rows_cpu(T* out, const T* src, int64_t row, const int64_t* idx, int64_t k);
 
 // Random 64-bit value for element `i` of stream `seed` (SplitMix64 over a Weyl sequence).
 inline uint64_t random_bits(uint64_t seed, uint64_t i) {

@@ -153,36 +153,51 @@ void binary_cpu(BinaryOp op, T* out, const T* a, const std::vector<int64_t>& a_s
   });
 }
 
-void copy_strided_cpu(void* out, const void* x, size_t itemsize, const std::vector<int64_t>& shape_in,
-                      const std::vector<int64_t>& strides_in) {
-  std::vector<int64_t> shape = shape_in, st = strides_in;
-  std::vector<int64_t> out_st(shape.size());
+void copy_strided_cpu(void* out, const std::vector<int64_t>& out_strides_in, const void* x, size_t itemsize,
+                      const std::vector<int64_t>& shape_in, const std::vector<int64_t>& strides_in) {
+  std::vector<int64_t> shape = shape_in, st = strides_in, out_st = out_strides_in;
   int64_t acc = 1;
-  for (int64_t d = int64_t(shape.size()) - 1; d >= 0; d--) {
-    out_st[d] = acc;
-    acc *= shape[d];
+  if (out_st.empty()) {
+    out_st.resize(shape.size());
+    for (int64_t d = int64_t(shape.size()) - 1; d >= 0; d--) {
+      out_st[d] = acc;
+      acc *= shape[d];
+    }
+  } else {
+    for (int64_t d : shape) acc *= d;
   }
   if (acc == 0) return;
   collapse_dims(shape, {&st, &out_st});
-  int64_t inner = shape.back(), rows = acc / inner, is = st.back();
+  int64_t inner = shape.back(), rows = acc / inner, is = st.back(), os = out_st.back();
   auto* o = static_cast<char*>(out);
   auto* src = static_cast<const char*>(x);
+  const int64_t isz = int64_t(itemsize);
   int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1));
   parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
-      char* dst = o + size_t(r * inner) * itemsize;
-      const char* s = src + row_offset(r, shape, st) * int64_t(itemsize);
-      if (is == 1) {
+      char* dst = o + row_offset(r, shape, out_st) * isz;
+      const char* s = src + row_offset(r, shape, st) * isz;
+      if (is == 1 && os == 1) {
         std::memcpy(dst, s, size_t(inner) * itemsize);
       } else if (itemsize == 4) {
-        for (int64_t i = 0; i < inner; i++) reinterpret_cast<uint32_t*>(dst)[i] = *reinterpret_cast<const uint32_t*>(s + i * is * 4);
+        for (int64_t i = 0; i < inner; i++) *reinterpret_cast<uint32_t*>(dst + i * os * 4) = *reinterpret_cast<const uint32_t*>(s + i * is * 4);
       } else if (itemsize == 8) {
-        for (int64_t i = 0; i < inner; i++) reinterpret_cast<uint64_t*>(dst)[i] = *reinterpret_cast<const uint64_t*>(s + i * is * 8);
+        for (int64_t i = 0; i < inner; i++) *reinterpret_cast<uint64_t*>(dst + i * os * 8) = *reinterpret_cast<const uint64_t*>(s + i * is * 8);
       } else {
-        for (int64_t i = 0; i < inner; i++) std::memcpy(dst + i * itemsize, s + i * is * int64_t(itemsize), itemsize);
+        for (int64_t i = 0; i < inner; i++) std::memcpy(dst + i * os * isz, s + i * is * isz, itemsize);
       }
     }
   });
+}
+
+template <typename T>
+void index_add_rows_cpu(T* out, const T* src, int64_t row, const int64_t* idx, int64_t k) {
+  // Serial over j: two indices may name the same row.
+  for (int64_t j = 0; j < k; j++) {
+    T* o = out + idx[j] * row;
+    const T* s = src + j * row;
+    for (int64_t i = 0; i < row; i++) o[i] += s[i];
+  }
 }
 
 namespace {
@@ -265,7 +280,8 @@ void index_select_rows_cpu(void* out, const void* x, size_t row_bytes, const int
   template void binary_cpu<T>(BinaryOp, T*, const T*, const std::vector<int64_t>&, const T*,          \
                               const std::vector<int64_t>&, const std::vector<int64_t>&);               \
   template void uniform_cpu<T>(T*, int64_t, double, double, uint64_t);                                 \
-  template void normal_cpu<T>(T*, int64_t, double, double, uint64_t);
+  template void normal_cpu<T>(T*, int64_t, double, double, uint64_t);                                  \
+  template void index_add_rows_cpu<T>(T*, const T*, int64_t, const int64_t*, int64_t);
 INSTANTIATE(float)
 INSTANTIATE(double)
 #undef INSTANTIATE

@@ -1,0 +1,143 @@
+// Reverse-mode autograd. Each differentiable op calls `record` with a backward closure that maps
+// the gradient of its output to gradients of its inputs (micrograd's _backward, kept beside the
+// forward in lib/ops/<family>.ts). `backward` walks the graph once in reverse topological order.
+// No graph logic lives in C++.
+import { AutogradError, fmtShape } from './errors';
+import type { Tensor } from './tensor';
+
+export type BackwardFn = (grad: Tensor) => (Tensor | null | undefined)[];
+
+export class Node {
+  /** Set to null once run (unless retainGraph): this drops the saved tensors the closure holds. */
+  backwardFn: BackwardFn | null;
+  constructor(
+    readonly name: string,
+    public inputs: (Tensor | null)[],
+    backwardFn: BackwardFn,
+  ) {
+    this.backwardFn = backwardFn;
+  }
+}
+
+let gradEnabled = true;
+
+export function isGradEnabled(): boolean {
+  return gradEnabled;
+}
+
+/** Runs fn with gradient recording off (PyTorch's torch.no_grad()). */
+export function noGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = false;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+export function enableGrad<T>(fn: () => T): T {
+  const prev = gradEnabled;
+  gradEnabled = true;
+  try {
+    return fn();
+  } finally {
+    gradEnabled = prev;
+  }
+}
+
+/** True when an op on these inputs must record a node. */
+export function needsGrad(...inputs: (Tensor | null | undefined)[]): boolean {
+  if (!gradEnabled) return false;
+  for (const t of inputs) if (t && t.requiresGrad) return true;
+  return false;
+}
+
+/**
+ * Attaches a node to `out` when any input requires grad. `backward` receives the gradient of
+ * `out` and returns one gradient (or null) per input, each of that input's shape.
+ */
+export function record(name: string, out: Tensor, inputs: (Tensor | null | undefined)[], backward: BackwardFn): Tensor {
+  if (!needsGrad(...inputs)) return out;
+  out.requiresGrad = true;
+  out.gradFn = new Node(name, inputs.map((t) => t ?? null), backward);
+  return out;
+}
+
+function topoOrder(root: Node): Node[] {
+  const order: Node[] = [];
+  const seen = new Set<Node>();
+  // Iterative DFS: graphs of deep nets would overflow the JS stack recursively.
+  const stack: [Node, number][] = [[root, 0]];
+  seen.add(root);
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const [node, i] = top;
+    if (i < node.inputs.length) {
+      top[1]++;
+      const child = node.inputs[i]?.gradFn;
+      if (child && !seen.has(child)) {
+        seen.add(child);
+        stack.push([child, 0]);
+      }
+    } else {
+      stack.pop();
+      order.push(node);
+    }
+  }
+  return order.reverse();
+}
+
+function accumulate(leaf: Tensor, g: Tensor): void {
+  // Out of place: a gradient tensor may be shared by several inputs (add's backward passes the
+  // same tensor on), so it must never be mutated after it is handed over.
+  leaf.grad = leaf.grad ? leaf.grad.add(g) : g.detach();
+}
+
+export function runBackward(root: Tensor, grad: Tensor | undefined, retainGraph: boolean): void {
+  if (!root.requiresGrad) {
+    throw new AutogradError('backward: tensor does not require grad and has no grad_fn');
+  }
+  if (!grad) {
+    if (root.numel() !== 1) {
+      throw new AutogradError(`backward: grad can be implicitly created only for scalar outputs, but the output has shape ${fmtShape(root.shape)}; pass a gradient of that shape`);
+    }
+    grad = root.onesLike();
+  } else if (grad.shape.join(',') !== root.shape.join(',')) {
+    throw new AutogradError(`backward: gradient of shape ${fmtShape(grad.shape)} does not match output of shape ${fmtShape(root.shape)}`);
+  }
+  noGrad(() => {
+    if (!root.gradFn) {
+      accumulate(root, grad!);
+      return;
+    }
+    const grads = new Map<Node, Tensor>();
+    grads.set(root.gradFn, grad!);
+    for (const node of topoOrder(root.gradFn)) {
+      const g = grads.get(node);
+      if (!g) continue;
+      grads.delete(node);
+      const fn = node.backwardFn;
+      if (!fn) {
+        throw new AutogradError(
+          `backward: trying to backward through the graph a second time (through ${node.name}), or to directly access saved tensors after they have already been freed. Pass { retainGraph: true } to the first backward() if you need to backward twice`,
+        );
+      }
+      const inputGrads = fn(g);
+      if (!retainGraph) {
+        node.backwardFn = null;
+      }
+      node.inputs.forEach((input, i) => {
+        const ig = inputGrads[i];
+        if (!input || !ig || !input.requiresGrad) return;
+        if (input.gradFn) {
+          const prev = grads.get(input.gradFn);
+          grads.set(input.gradFn, prev ? prev.add(ig) : ig);
+        } else {
+          accumulate(input, ig);
+        }
+      });
+      if (!retainGraph) node.inputs = [];
+    }
+  });
+}

@@ -1,0 +1,97 @@
+// The addon, loaded once. Only this file touches `require` for native code; everything else sees
+// the typed `native` object. Family sections below mirror native/binding/<family>.cc one to one.
+//
+// A tensor argument is always the pair (handle, offset): the storage External and the element
+// offset of the tensor's first element. Shapes and options are validated in lib/ops first.
+import * as path from 'path';
+import { ERROR_CLASSES } from './errors';
+
+export type Handle = object & { readonly __brand?: 'StorageHandle' };
+type H = Handle;
+type Opt = Handle | null;
+
+export interface CudaProbeResult {
+  compiled: boolean;
+  deviceCount: number;
+  code: number;
+  errorName: string;
+  message: string;
+  driverVersion: number;
+  runtimeVersion: number;
+}
+
+export interface StorageBinding {
+  initialize(classes: object): void;
+  alloc(bytes: number, device: number): H;
+  free(h: H): void;
+  write(h: H, byteOffset: number, data: ArrayBufferView): void;
+  read(h: H, byteOffset: number, byteLength: number): ArrayBuffer;
+  storageBytes(h: H): number;
+  allocatorStats(): { allocated: number; reserved: number };
+  emptyCache(): void;
+  getNumThreads(): number;
+  setNumThreads(n: number): void;
+  cudaProbe(): CudaProbeResult;
+}
+
+export interface ElementwiseBinding {
+  unary(op: number, out: H, outOff: number, x: H, xOff: number, n: number, dtype: number, scalar: number): void;
+  binary(op: number, out: H, outOff: number, a: H, aOff: number, aStrides: number[], b: H, bOff: number, bStrides: number[], shape: number[], dtype: number): void;
+  // out (contiguous, or read through outStrides when given) = x read through strides.
+  copyStrided(out: H, outOff: number, x: H, xOff: number, shape: number[], strides: number[], dtype: number, outStrides?: number[] | null): void;
+  cast(out: H, outOff: number, outDtype: number, x: H, xOff: number, xDtype: number, n: number): void;
+  fill(out: H, outOff: number, n: number, dtype: number, value: number): void;
+  uniform(out: H, outOff: number, n: number, dtype: number, lo: number, hi: number, seedHi: number, seedLo: number): void;
+  normal(out: H, outOff: number, n: number, dtype: number, mean: number, std: number, seedHi: number, seedLo: number): void;
+  indexAddRows(out: H, outOff: number, src: H, srcOff: number, rows: number, rowElems: number, dtype: number, idx: H, idxOff: number, k: number): void;
+  indexSelect(out: H, outOff: number, x: H, xOff: number, rows: number, rowElems: number, dtype: number, idx: H, idxOff: number, k: number, idxDtype: number): void;
+}
+
+export interface ReduceBinding {
+  // x is (outer, r, inner) contiguous; out (and indices, int64) are (outer, inner).
+  reduceDim(op: number, out: H, outOff: number, idx: Opt, idxOff: number, x: H, xOff: number, outer: number, r: number, inner: number, dtype: number): void;
+}
+
+export interface GemmBinding {}
+export interface Conv2dBinding {}
+export interface Pool2dBinding {}
+export interface ActivationBinding {}
+export interface BatchNormBinding {}
+export interface LossBinding {}
+export interface OptimBinding {}
+
+export interface NativeBinding
+  extends StorageBinding,
+    ElementwiseBinding,
+    ReduceBinding,
+    GemmBinding,
+    Conv2dBinding,
+    Pool2dBinding,
+    ActivationBinding,
+    BatchNormBinding,
+    LossBinding,
+    OptimBinding {}
+
+function load(): NativeBinding {
+  const root = path.join(__dirname, '..');
+  const errors: string[] = [];
+  // TENSILE_NATIVE names an explicit .node (tests of other builds, side-by-side builds).
+  const explicit = process.env.TENSILE_NATIVE;
+  if (explicit) return require(path.resolve(explicit)) as NativeBinding;
+  try {
+    // prebuilds/<platform>-<arch>/ first would be node-gyp-build's order for installed packages;
+    // it prefers build/Release when present, which is what a developer checkout wants.
+    return require('node-gyp-build')(root) as NativeBinding;
+  } catch (e) {
+    errors.push(`node-gyp-build: ${(e as Error).message}`);
+  }
+  throw new Error(
+    `Could not load the tensile native addon for ${process.platform}-${process.arch} (Node ${process.version}).\n` +
+      errors.map((e) => `  - ${e}`).join('\n') +
+      `\nPossible solutions:\n  - run \`npm install\` (or \`npm run build:native\`) in the tensile folder to build it\n` +
+      `  - install from a package that ships prebuilds/${process.platform}-${process.arch}/tensile.node`,
+  );
+}
+
+export const native: NativeBinding = load();
+native.initialize(ERROR_CLASSES);

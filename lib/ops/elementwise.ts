@@ -1,0 +1,233 @@
+// Element-wise arithmetic with NumPy broadcasting, and its gradients. One native call per op:
+// operands are read through broadcast strides, never materialised at the full shape.
+import { needsGrad, record } from '../autograd';
+import { DType, DTYPE_CODE, isFloating, promoteTypes } from '../dtype';
+import { DeviceError, DTypeError, ShapeError, fmtShape } from '../errors';
+import { native } from '../native';
+import { Tensor, empty, full } from '../tensor';
+import { sumToShape } from './reduce';
+
+// Codes shared with native/ops/elementwise.h.
+export const UNARY_OP = { neg: 0, exp: 1, log: 2, sqrt: 3, abs: 4, sign: 5, reciprocal: 6, square: 7, powScalar: 8, addScalar: 9, mulScalar: 10, rsubScalar: 11, sin: 12, cos: 13, clampMin: 14, clampMax: 15, floor: 16, ceil: 17, round: 18 } as const;
+export const BINARY_OP = { add: 0, sub: 1, mul: 2, div: 3, pow: 4, maximum: 5, minimum: 6, eq: 7, ne: 8, lt: 9, le: 10, gt: 11, ge: 12 } as const;
+type UnaryName = keyof typeof UNARY_OP;
+type BinaryName = keyof typeof BINARY_OP;
+
+export function broadcastShapes(a: readonly number[], b: readonly number[], op: string): number[] {
+  const n = Math.max(a.length, b.length);
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const da = a[a.length - n + i] ?? 1;
+    const db = b[b.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new ShapeError(`${op}: shapes ${fmtShape(a)} and ${fmtShape(b)} are not broadcastable (dimension ${i}: ${da} vs ${db})`);
+    }
+    out[i] = da === 1 ? db : da;
+  }
+  return out;
+}
+
+/** Strides that read `t` as if expanded to `shape` (0 on broadcast dims). */
+export function broadcastStrides(t: Tensor, shape: readonly number[]): number[] {
+  const n = shape.length;
+  const st = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const j = t.ndim - n + i;
+    st[i] = j < 0 || t.shape[j] === 1 ? 0 : t.strides[j];
+  }
+  return st;
+}
+
+export function checkSameDevice(op: string, a: Tensor, b: Tensor): void {
+  if (a.device !== b.device) throw new DeviceError(`${op}: expected all tensors on the same device, but found ${a.device} and ${b.device}`);
+}
+
+function scalarLike(v: number, like: Tensor): Tensor {
+  return full([], v, { dtype: like.dtype, device: like.device });
+}
+
+function asFloat(t: Tensor): Tensor {
+  return isFloating(t.dtype) ? t : cast(t, 'float32');
+}
+
+/** Raw broadcasting binary op, no autograd; `dtype` is the compute (and output) dtype. */
+function binaryRaw(name: BinaryName, a: Tensor, b: Tensor, dtype: DType): Tensor {
+  checkSameDevice(name, a, b);
+  if (a.dtype !== dtype) a = cast(a, dtype);
+  if (b.dtype !== dtype) b = cast(b, dtype);
+  const shape = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]) ? a.shape.slice() : broadcastShapes(a.shape, b.shape, name);
+  const out = empty(shape, { dtype, device: a.device });
+  native.binary(BINARY_OP[name], out.handle, 0, a.handle, a.offset, broadcastStrides(a, shape), b.handle, b.offset, broadcastStrides(b, shape), shape, DTYPE_CODE[dtype]);
+  return out;
+}
+
+function unaryRaw(name: UnaryName, x: Tensor, scalar = 0): Tensor {
+  if (!isFloating(x.dtype)) throw new DTypeError(`${name}: expected a float32 or float64 tensor but got ${x.dtype}`);
+  const c = x.contiguous();
+  const out = empty(c.shape, { dtype: c.dtype, device: c.device });
+  native.unary(UNARY_OP[name], out.handle, 0, c.handle, c.offset, c.numel(), DTYPE_CODE[c.dtype], scalar);
+  return out;
+}
+
+function operands(a: Tensor, b: Tensor | number, op: string): [Tensor, Tensor, DType] {
+  const bt = typeof b === 'number' ? scalarLike(b, isFloating(a.dtype) || Number.isInteger(b) ? a : asFloat(a)) : b;
+  let dtype = promoteTypes(a.dtype, bt.dtype);
+  // A Python-style scalar does not promote a float32 tensor to float64.
+  if (typeof b === 'number') dtype = isFloating(a.dtype) || Number.isInteger(b) ? a.dtype : 'float32';
+  if (dtype === 'bool' && op !== 'compare') dtype = 'int64';
+  return [a, bt, dtype];
+}
+
+// ---------------------------------------------------------------------------------------------
+// differentiable ops
+
+export function add(a: Tensor, b: Tensor | number, alpha = 1): Tensor {
+  if (typeof b === 'number') return addScalar(a, b * alpha);
+  const [x, y, dt] = operands(a, b, 'add');
+  const out = binaryRaw('add', x, y, dt);
+  return record('add', out, [a, b], (g) => [sumToShape(g, a.shape), sumToShape(g, b.shape)]);
+}
+
+export function sub(a: Tensor, b: Tensor | number): Tensor {
+  if (typeof b === 'number') return addScalar(a, -b);
+  const [x, y, dt] = operands(a, b, 'sub');
+  const out = binaryRaw('sub', x, y, dt);
+  return record('sub', out, [a, b], (g) => [sumToShape(g, a.shape), needsGrad(b) ? sumToShape(neg(g), b.shape) : null]);
+}
+
+export function mul(a: Tensor, b: Tensor | number): Tensor {
+  if (typeof b === 'number') {
+    const out = isFloating(a.dtype) ? unaryRaw('mulScalar', a, b) : binaryRaw('mul', ...operands(a, b, 'mul'));
+    return record('mul', out, [a], (g) => [mul(g, b)]);
+  }
+  const [x, y, dt] = operands(a, b, 'mul');
+  const out = binaryRaw('mul', x, y, dt);
+  return record('mul', out, [a, b], (g) => [
+    a.requiresGrad ? sumToShape(mul(g, b), a.shape) : null,
+    b.requiresGrad ? sumToShape(mul(g, a), b.shape) : null,
+  ]);
+}
+
+/** True division: integer operands give float32, as in PyTorch. */
+export function div(a: Tensor, b: Tensor | number): Tensor {
+  if (typeof b === 'number') return mul(asFloat(a), 1 / b);
+  const [x, y, dt0] = operands(a, b, 'div');
+  const dt = isFloating(dt0) ? dt0 : 'float32';
+  const out = binaryRaw('div', x, y, dt);
+  return record('div', out, [a, b], (g) => [
+    a.requiresGrad ? sumToShape(div(g, b), a.shape) : null,
+    // d(a/b)/db = -a/b^2 = -out/b
+    b.requiresGrad ? sumToShape(neg(div(mul(g, out), b)), b.shape) : null,
+  ]);
+}
+
+export function pow(a: Tensor, b: Tensor | number): Tensor {
+  if (typeof b === 'number') {
+    const out = unaryRaw('powScalar', a, b);
+    return record('pow', out, [a], (g) => [mul(g, mul(powScalarRaw(a, b - 1), b))]);
+  }
+  const [x, y, dt] = operands(a, b, 'pow');
+  const out = binaryRaw('pow', x, y, dt);
+  return record('pow', out, [a, b], (g) => [
+    a.requiresGrad ? sumToShape(mul(g, mul(b, pow(a, sub(b, 1)))), a.shape) : null,
+    b.requiresGrad ? sumToShape(mul(g, mul(out, log(a))), b.shape) : null,
+  ]);
+}
+
+function powScalarRaw(a: Tensor, p: number): Tensor {
+  return p === 0 ? full(a.shape, 1, { dtype: a.dtype, device: a.device }) : pow(a, p);
+}
+
+export function addScalar(a: Tensor, s: number): Tensor {
+  const out = isFloating(a.dtype) ? unaryRaw('addScalar', a, s) : binaryRaw('add', ...operands(a, s, 'add'));
+  return record('add', out, [a], (g) => [g]);
+}
+
+export function neg(x: Tensor): Tensor {
+  const out = unaryRaw('neg', x);
+  return record('neg', out, [x], (g) => [neg(g)]);
+}
+
+export function exp(x: Tensor): Tensor {
+  const out = unaryRaw('exp', x);
+  return record('exp', out, [x], (g) => [mul(g, out)]);
+}
+
+export function log(x: Tensor): Tensor {
+  const out = unaryRaw('log', x);
+  return record('log', out, [x], (g) => [div(g, x)]);
+}
+
+export function sqrt(x: Tensor): Tensor {
+  const out = unaryRaw('sqrt', x);
+  // d sqrt(x) = 1 / (2 sqrt(x))
+  return record('sqrt', out, [x], (g) => [div(g, mul(out, 2))]);
+}
+
+export function abs(x: Tensor): Tensor {
+  const out = unaryRaw('abs', x);
+  return record('abs', out, [x], (g) => [mul(g, unaryRaw('sign', x))]);
+}
+
+export function sign(x: Tensor): Tensor {
+  return unaryRaw('sign', x);
+}
+
+export function maximum(a: Tensor, b: Tensor): Tensor {
+  return minmax('maximum', a, b);
+}
+
+export function minimum(a: Tensor, b: Tensor): Tensor {
+  return minmax('minimum', a, b);
+}
+
+function minmax(name: 'maximum' | 'minimum', a: Tensor, b: Tensor): Tensor {
+  const [x, y, dt] = operands(a, b, name);
+  const out = binaryRaw(name, x, y, dt);
+  return record(name, out, [a, b], (g) => {
+    // Ties split the gradient evenly, as PyTorch does.
+    const aWins = cast(binaryRaw(name === 'maximum' ? 'gt' : 'lt', x, y, dt), g.dtype);
+    const tie = cast(binaryRaw('eq', x, y, dt), g.dtype);
+    const wa = add(aWins, mul(tie, 0.5));
+    return [a.requiresGrad ? sumToShape(mul(g, wa), a.shape) : null, b.requiresGrad ? sumToShape(mul(g, sub(onesLikeOf(wa), wa)), b.shape) : null];
+  });
+}
+
+function onesLikeOf(t: Tensor): Tensor {
+  return full(t.shape, 1, { dtype: t.dtype, device: t.device });
+}
+
+/** clamp(x, min, max); the gradient passes where min <= x <= max. */
+export function clamp(x: Tensor, min: number | null, max: number | null): Tensor {
+  let out = x;
+  if (min !== null) out = unaryRaw('clampMin', out, min);
+  if (max !== null) out = unaryRaw('clampMax', out, max);
+  if (out === x) out = unaryRaw('mulScalar', x, 1);
+  return record('clamp', out, [x], (g) => {
+    let mask = full(x.shape, 1, { dtype: g.dtype, device: g.device });
+    if (min !== null) mask = mul(mask, cast(compare('ge', x, min), g.dtype));
+    if (max !== null) mask = mul(mask, cast(compare('le', x, max), g.dtype));
+    return [mul(g, mask)];
+  });
+}
+
+export function compare(name: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge', a: Tensor, b: Tensor | number): Tensor {
+  const [x, y, dt] = operands(a, b, 'compare');
+  return cast(binaryRaw(name, x, y, dt), 'bool');
+}
+
+/** Type conversion; differentiable between floating types. */
+export function cast(x: Tensor, dtype: DType): Tensor {
+  if (x.dtype === dtype) return x;
+  const c = x.contiguous();
+  const out = empty(c.shape, { dtype, device: c.device });
+  native.cast(out.handle, 0, DTYPE_CODE[dtype], c.handle, c.offset, DTYPE_CODE[c.dtype], c.numel());
+  if (!isFloating(dtype)) return out;
+  return record('cast', out, [x], (g) => [cast(g, x.dtype)]);
+}
+
+/** where(cond, a, b) = cond * a + (1 - cond) * b, differentiable in a and b. */
+export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
+  const c = cast(cond, promoteTypes(a.dtype, b.dtype));
+  return add(mul(c, a), mul(sub(onesLikeOf(c), c), b));
+}

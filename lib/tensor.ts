@@ -1,0 +1,618 @@
+// Tensor: a view (shape, strides, offset) over reference-counted native storage, plus the
+// autograd fields. Math lives in lib/ops/*; the methods here are thin delegations so that
+// `x.add(y).relu()` reads like PyTorch.
+import { BackwardFn, Node, isGradEnabled, runBackward } from './autograd';
+import { DType, DTYPE_CODE, ITEM_SIZE, TYPED_ARRAY, TypedArray, dtypeOfTypedArray, isFloating } from './dtype';
+import { DeviceError, DTypeError, ShapeError, ValueError, fmtShape } from './errors';
+import { Handle, native } from './native';
+import { defaultGenerator, Generator } from './random';
+import * as E from './ops/elementwise';
+import * as R from './ops/reduce';
+import * as S from './ops/shape';
+
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+
+// ---------------------------------------------------------------------------------------------
+// storage and memory scopes
+
+/**
+ * One native allocation shared by every view of it. `refs` counts live (undisposed) tensors; the
+ * native memory goes back to the caching allocator when the last one is disposed, or when the GC
+ * collects the handle, whichever comes first.
+ */
+export class Storage {
+  refs = 0;
+  constructor(
+    readonly handle: Handle,
+    readonly bytes: number,
+    readonly device: Device,
+  ) {}
+
+  static allocate(bytes: number, device: Device): Storage {
+    if (device !== 'cpu') throw new DeviceError(`alloc: device '${device}' is not available: ${cudaUnavailableReason()}`);
+    return new Storage(native.alloc(bytes, 0), bytes, device);
+  }
+
+  release(): void {
+    if (--this.refs <= 0) native.free(this.handle);
+  }
+}
+
+export function cudaUnavailableReason(): string {
+  const p = native.cudaProbe();
+  if (!p.compiled) return p.message;
+  if (p.deviceCount === 0) return `${p.errorName}: ${p.message}`;
+  return 'the CUDA backend of this build has no kernels yet';
+}
+
+const scopes: Set<Tensor>[] = [];
+
+/**
+ * Runs fn and disposes every tensor created inside it except those it returns (a tensor, or an
+ * array or object of tensors). For code that wants memory released at a known point.
+ */
+export function tidy<T>(fn: () => T): T {
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  const keep = new Set<Tensor>();
+  collectTensors(result!, keep);
+  for (const t of scope) {
+    if (keep.has(t)) {
+      if (scopes.length) scopes[scopes.length - 1].add(t);
+    } else {
+      t.dispose();
+    }
+  }
+  return result!;
+}
+
+function collectTensors(v: unknown, out: Set<Tensor>): void {
+  if (v instanceof Tensor) {
+    out.add(v);
+    if (v.grad) out.add(v.grad);
+  } else if (Array.isArray(v)) {
+    for (const x of v) collectTensors(x, out);
+  } else if (v && typeof v === 'object' && (v as object).constructor === Object) {
+    for (const x of Object.values(v as object)) collectTensors(x, out);
+  }
+}
+
+export function contiguousStrides(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    strides[d] = acc;
+    acc *= shape[d];
+  }
+  return strides;
+}
+
+export function numelOf(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+function checkShape(shape: readonly number[], op: string): void {
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) throw new ShapeError(`${op}: invalid shape ${fmtShape(shape)}: sizes must be non-negative integers`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensor
+
+export interface TensorOptions {
+  dtype?: DType;
+  device?: Device;
+  requiresGrad?: boolean;
+}
+
+export class Tensor {
+  requiresGrad = false;
+  grad: Tensor | null = null;
+  gradFn: Node | null = null;
+  private disposed = false;
+
+  constructor(
+    public storage: Storage,
+    public shape: number[],
+    public strides: number[],
+    public offset: number,
+    public dtype: DType,
+  ) {
+    storage.refs++;
+    if (scopes.length) scopes[scopes.length - 1].add(this);
+  }
+
+  get device(): Device {
+    return this.storage.device;
+  }
+  get handle(): Handle {
+    return this.storage.handle;
+  }
+  get ndim(): number {
+    return this.shape.length;
+  }
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+  numel(): number {
+    return numelOf(this.shape);
+  }
+  size(dim?: number): number | number[] {
+    return dim === undefined ? this.shape.slice() : this.shape[S.normDim(dim, this.ndim, 'size')];
+  }
+  dim(): number {
+    return this.shape.length;
+  }
+
+  isContiguous(): boolean {
+    let acc = 1;
+    for (let d = this.shape.length - 1; d >= 0; d--) {
+      if (this.shape[d] !== 1 && this.strides[d] !== acc) return false;
+      acc *= this.shape[d];
+    }
+    return true;
+  }
+
+  /** Frees the native memory now (once no other undisposed view shares it). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.storage.release();
+    this.gradFn = null;
+  }
+
+  // --- autograd --------------------------------------------------------------------------------
+  backward(gradient?: Tensor, options: { retainGraph?: boolean } = {}): void {
+    runBackward(this, gradient, options.retainGraph ?? false);
+  }
+  /** Sets requiresGrad in place (leaf tensors only, as in PyTorch). */
+  requiresGrad_(flag = true): this {
+    if (!this.isLeaf && !flag) throw new ValueError('requiresGrad_: cannot turn off requiresGrad on a non-leaf tensor; use detach()');
+    if (flag && !isFloating(this.dtype)) throw new DTypeError(`requiresGrad_: only floating point tensors can require gradients, got ${this.dtype}`);
+    this.requiresGrad = flag;
+    return this;
+  }
+  /** A tensor sharing this one's storage, cut from the graph. */
+  detach(): Tensor {
+    return new Tensor(this.storage, this.shape.slice(), this.strides.slice(), this.offset, this.dtype);
+  }
+
+  // --- reading values -------------------------------------------------------------------------
+  /** A typed-array copy of the elements in row-major order. */
+  get data(): TypedArray {
+    const t = this.isContiguous() ? this : this.contiguous();
+    const bytes = t.numel() * ITEM_SIZE[t.dtype];
+    const buf = native.read(t.handle, t.offset * ITEM_SIZE[t.dtype], bytes);
+    return new TYPED_ARRAY[t.dtype](buf);
+  }
+  dataSync(): TypedArray {
+    return this.data;
+  }
+  /** The value of a one-element tensor as a JS number. */
+  item(): number {
+    if (this.numel() !== 1) throw new ShapeError(`item: only one-element tensors can be converted to a number, got shape ${fmtShape(this.shape)}`);
+    const v = this.data[0];
+    return typeof v === 'bigint' ? Number(v) : this.dtype === 'bool' ? Number(v !== 0) : (v as number);
+  }
+  /** Nested arrays of numbers (booleans for bool tensors). */
+  toArray(): unknown {
+    const flat = this.data;
+    const get = (i: number): unknown => {
+      const v = flat[i];
+      if (typeof v === 'bigint') return Number(v);
+      return this.dtype === 'bool' ? v !== 0 : v;
+    };
+    if (this.shape.length === 0) return get(0);
+    let pos = 0;
+    const build = (d: number): unknown[] => {
+      const out: unknown[] = [];
+      for (let i = 0; i < this.shape[d]; i++) out.push(d === this.shape.length - 1 ? get(pos++) : build(d + 1));
+      return out;
+    };
+    return build(0);
+  }
+  toString(): string {
+    return `tensor(${JSON.stringify(this.toArray())}, dtype=${this.dtype}${this.requiresGrad ? ', requiresGrad=true' : ''})`;
+  }
+
+  // --- conversion -----------------------------------------------------------------------------
+  /** `.to('float64')` converts the dtype; `.to('cpu' | 'cuda')` moves the tensor. */
+  to(target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
+    const spec = typeof target === 'object' ? target : (target as string) in DTYPE_CODE ? { dtype: target as DType } : { device: target as Device };
+    let out: Tensor = this;
+    if (spec.device && spec.device !== this.device) {
+      if (spec.device === 'cpu') out = out.contiguous();
+      else throw new DeviceError(`to: cannot move a tensor to '${spec.device}': ${cudaUnavailableReason()}`);
+    }
+    if (spec.dtype && spec.dtype !== out.dtype) out = E.cast(out, spec.dtype);
+    return out;
+  }
+  float(): Tensor {
+    return this.to('float32');
+  }
+  double(): Tensor {
+    return this.to('float64');
+  }
+  long(): Tensor {
+    return this.to('int64');
+  }
+  int(): Tensor {
+    return this.to('int32');
+  }
+  cpu(): Tensor {
+    return this.to('cpu');
+  }
+
+  // --- element-wise ---------------------------------------------------------------------------
+  add(o: Tensor | number, alpha = 1): Tensor {
+    return E.add(this, alpha === 1 || typeof o === 'number' ? o : E.mul(o, alpha), typeof o === 'number' ? alpha : 1);
+  }
+  sub(o: Tensor | number): Tensor {
+    return E.sub(this, o);
+  }
+  mul(o: Tensor | number): Tensor {
+    return E.mul(this, o);
+  }
+  div(o: Tensor | number): Tensor {
+    return E.div(this, o);
+  }
+  pow(o: Tensor | number): Tensor {
+    return E.pow(this, o);
+  }
+  neg(): Tensor {
+    return E.neg(this);
+  }
+  exp(): Tensor {
+    return E.exp(this);
+  }
+  log(): Tensor {
+    return E.log(this);
+  }
+  sqrt(): Tensor {
+    return E.sqrt(this);
+  }
+  abs(): Tensor {
+    return E.abs(this);
+  }
+  square(): Tensor {
+    return E.mul(this, this);
+  }
+  maximum(o: Tensor): Tensor {
+    return E.maximum(this, o);
+  }
+  minimum(o: Tensor): Tensor {
+    return E.minimum(this, o);
+  }
+  clamp(min?: number | null, max?: number | null): Tensor {
+    return E.clamp(this, min ?? null, max ?? null);
+  }
+  eq(o: Tensor | number): Tensor {
+    return E.compare('eq', this, o);
+  }
+  ne(o: Tensor | number): Tensor {
+    return E.compare('ne', this, o);
+  }
+  lt(o: Tensor | number): Tensor {
+    return E.compare('lt', this, o);
+  }
+  le(o: Tensor | number): Tensor {
+    return E.compare('le', this, o);
+  }
+  gt(o: Tensor | number): Tensor {
+    return E.compare('gt', this, o);
+  }
+  ge(o: Tensor | number): Tensor {
+    return E.compare('ge', this, o);
+  }
+  relu(): Tensor {
+    return opsRegistry.relu(this);
+  }
+  sigmoid(): Tensor {
+    return opsRegistry.sigmoid(this);
+  }
+  tanh(): Tensor {
+    return opsRegistry.tanh(this);
+  }
+  matmul(o: Tensor): Tensor {
+    return opsRegistry.matmul(this, o);
+  }
+  softmax(dim: number): Tensor {
+    return opsRegistry.softmax(this, dim);
+  }
+  logSoftmax(dim: number): Tensor {
+    return opsRegistry.logSoftmax(this, dim);
+  }
+
+  // --- reductions -----------------------------------------------------------------------------
+  sum(dim?: number | number[], keepdim = false): Tensor {
+    return R.sum(this, dim, keepdim);
+  }
+  mean(dim?: number | number[], keepdim = false): Tensor {
+    return R.mean(this, dim, keepdim);
+  }
+  max(): Tensor;
+  max(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
+  max(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
+    return dim === undefined ? R.maxAll(this) : R.maxDim(this, dim, keepdim, 'max');
+  }
+  min(): Tensor;
+  min(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
+  min(dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
+    return dim === undefined ? R.minAll(this) : R.maxDim(this, dim, keepdim, 'min');
+  }
+  argmax(dim?: number, keepdim = false): Tensor {
+    return R.argmax(this, dim, keepdim, 'argmax');
+  }
+  argmin(dim?: number, keepdim = false): Tensor {
+    return R.argmax(this, dim, keepdim, 'argmin');
+  }
+
+  // --- views and copies -----------------------------------------------------------------------
+  reshape(...shape: (number | number[])[]): Tensor {
+    return S.reshape(this, S.shapeArgs(shape));
+  }
+  view(...shape: (number | number[])[]): Tensor {
+    return S.view(this, S.shapeArgs(shape));
+  }
+  flatten(startDim = 0, endDim = -1): Tensor {
+    return S.flatten(this, startDim, endDim);
+  }
+  permute(...dims: (number | number[])[]): Tensor {
+    return S.permute(this, S.shapeArgs(dims));
+  }
+  transpose(d0: number, d1: number): Tensor {
+    return S.transpose(this, d0, d1);
+  }
+  get T(): Tensor {
+    return S.transpose(this, 0, 1);
+  }
+  t(): Tensor {
+    if (this.ndim > 2) throw new ShapeError(`t: expects a tensor with <= 2 dimensions, but got shape ${fmtShape(this.shape)}`);
+    return this.ndim < 2 ? this : S.transpose(this, 0, 1);
+  }
+  narrow(dim: number, start: number, length: number): Tensor {
+    return S.narrow(this, dim, start, length);
+  }
+  slice(dim: number, start: number, end?: number): Tensor {
+    const d = S.normDim(dim, this.ndim, 'slice');
+    const n = this.shape[d];
+    const s = Math.max(0, Math.min(n, start < 0 ? start + n : start));
+    const e = Math.max(s, Math.min(n, end === undefined ? n : end < 0 ? end + n : end));
+    return S.narrow(this, d, s, e - s);
+  }
+  select(dim: number, index: number): Tensor {
+    return S.select(this, dim, index);
+  }
+  squeeze(dim?: number): Tensor {
+    return S.squeeze(this, dim);
+  }
+  unsqueeze(dim: number): Tensor {
+    return S.unsqueeze(this, dim);
+  }
+  expand(...shape: (number | number[])[]): Tensor {
+    return S.expand(this, S.shapeArgs(shape));
+  }
+  contiguous(): Tensor {
+    return this.isContiguous() ? this : S.contiguous(this);
+  }
+  clone(): Tensor {
+    return S.clone(this);
+  }
+  indexSelect(dim: number, index: Tensor): Tensor {
+    return S.indexSelect(this, dim, index);
+  }
+  onesLike(): Tensor {
+    return full(this.shape, 1, { dtype: this.dtype, device: this.device });
+  }
+  zerosLike(): Tensor {
+    return full(this.shape, 0, { dtype: this.dtype, device: this.device });
+  }
+
+  // --- in place (no autograd: for init, optimizers and buffers) -------------------------------
+  /** Fills with `value` in place. */
+  fill_(value: number): this {
+    const t = this.contiguousOrThrow('fill_');
+    native.fill(t.handle, t.offset, t.numel(), DTYPE_CODE[t.dtype], value);
+    return this;
+  }
+  zero_(): this {
+    return this.fill_(0);
+  }
+  /** Copies src's values into this tensor (same shape; dtype converted). */
+  copy_(src: Tensor): this {
+    if (src.shape.join(',') !== this.shape.join(',')) throw new ShapeError(`copy_: source shape ${fmtShape(src.shape)} does not match destination ${fmtShape(this.shape)}`);
+    const t = this.contiguousOrThrow('copy_');
+    const s = (src.dtype === this.dtype ? src : E.cast(src, this.dtype)).contiguous();
+    native.copyStrided(t.handle, t.offset, s.handle, s.offset, s.shape, s.strides, DTYPE_CODE[t.dtype]);
+    return this;
+  }
+  uniform_(lo = 0, hi = 1, generator: Generator = defaultGenerator): this {
+    const t = this.contiguousOrThrow('uniform_');
+    const [a, b] = generator.nextSeed();
+    native.uniform(t.handle, t.offset, t.numel(), DTYPE_CODE[t.dtype], lo, hi, a, b);
+    return this;
+  }
+  normal_(mean = 0, std = 1, generator: Generator = defaultGenerator): this {
+    const t = this.contiguousOrThrow('normal_');
+    const [a, b] = generator.nextSeed();
+    native.normal(t.handle, t.offset, t.numel(), DTYPE_CODE[t.dtype], mean, std, a, b);
+    return this;
+  }
+  /** Replaces this tensor's contents and dtype by other's, keeping object identity (Module.to). */
+  _setData(other: Tensor): this {
+    other.storage.refs++;
+    this.storage.release();
+    this.storage = other.storage;
+    this.shape = other.shape.slice();
+    this.strides = other.strides.slice();
+    this.offset = other.offset;
+    this.dtype = other.dtype;
+    return this;
+  }
+
+  private contiguousOrThrow(op: string): Tensor {
+    if (!this.isContiguous()) throw new ValueError(`${op}: in-place ops need a contiguous tensor, got strides ${fmtShape(this.strides)} for shape ${fmtShape(this.shape)}`);
+    if (isGradEnabled() && this.requiresGrad && !this.isLeaf) throw new ValueError(`${op}: in-place op on a tensor that is part of an autograd graph`);
+    return this;
+  }
+}
+
+/**
+ * Ops whose modules import Tensor at load time register here, so that tensor.ts does not import
+ * every op family (and the families stay independent of each other).
+ */
+export const opsRegistry: {
+  relu(x: Tensor): Tensor;
+  sigmoid(x: Tensor): Tensor;
+  tanh(x: Tensor): Tensor;
+  matmul(a: Tensor, b: Tensor): Tensor;
+  softmax(x: Tensor, dim: number): Tensor;
+  logSoftmax(x: Tensor, dim: number): Tensor;
+} = {
+  relu: missing('relu'),
+  sigmoid: missing('sigmoid'),
+  tanh: missing('tanh'),
+  matmul: missing('matmul'),
+  softmax: missing('softmax'),
+  logSoftmax: missing('logSoftmax'),
+};
+
+function missing(name: string): never & ((...a: unknown[]) => Tensor) {
+  return (() => {
+    throw new Error(`${name}: op not registered (import 'tensile' rather than 'tensile/dist/tensor')`);
+  }) as never;
+}
+
+export type { BackwardFn };
+
+// ---------------------------------------------------------------------------------------------
+// creation
+
+/** An uninitialised contiguous tensor. */
+export function empty(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  checkShape(shape, 'empty');
+  const dtype = options.dtype ?? 'float32';
+  const device = options.device ?? 'cpu';
+  const t = new Tensor(Storage.allocate(numelOf(shape) * ITEM_SIZE[dtype], device), shape.slice(), contiguousStrides(shape), 0, dtype);
+  if (options.requiresGrad) t.requiresGrad_(true);
+  return t;
+}
+
+export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
+  const t = empty(shape, { ...options, requiresGrad: false });
+  native.fill(t.handle, 0, t.numel(), DTYPE_CODE[t.dtype], value);
+  if (options.requiresGrad) t.requiresGrad_(true);
+  return t;
+}
+
+export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  return full(shape, 0, options);
+}
+
+export function ones(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  return full(shape, 1, options);
+}
+
+export function zerosLike(t: Tensor, options: TensorOptions = {}): Tensor {
+  return full(t.shape, 0, { dtype: t.dtype, device: t.device, ...options });
+}
+
+export function onesLike(t: Tensor, options: TensorOptions = {}): Tensor {
+  return full(t.shape, 1, { dtype: t.dtype, device: t.device, ...options });
+}
+
+/** Uniform on [0, 1) from the seeded generator. */
+export function rand(shape: readonly number[], options: TensorOptions & { generator?: Generator } = {}): Tensor {
+  const t = empty(shape, { ...options, requiresGrad: false }).uniform_(0, 1, options.generator);
+  if (options.requiresGrad) t.requiresGrad_(true);
+  return t;
+}
+
+/** Standard normal from the seeded generator. */
+export function randn(shape: readonly number[], options: TensorOptions & { generator?: Generator } = {}): Tensor {
+  const t = empty(shape, { ...options, requiresGrad: false }).normal_(0, 1, options.generator);
+  if (options.requiresGrad) t.requiresGrad_(true);
+  return t;
+}
+
+/** Integers uniform on [low, high). */
+export function randint(low: number, high: number, shape: readonly number[], options: TensorOptions & { generator?: Generator } = {}): Tensor {
+  const g = options.generator ?? defaultGenerator;
+  const n = numelOf(shape);
+  const vals = new Float64Array(n);
+  for (let i = 0; i < n; i++) vals[i] = low + g.randint(high - low);
+  return fromTypedArray(vals, shape).to(options.dtype ?? 'int64');
+}
+
+export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
+  if (end === undefined) {
+    end = start;
+    start = 0;
+  }
+  if (step === 0) throw new ValueError('arange: step must be nonzero');
+  const n = Math.max(0, Math.ceil((end - start) / step));
+  const allInts = Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step);
+  const vals = new Float64Array(n);
+  for (let i = 0; i < n; i++) vals[i] = start + i * step;
+  return fromTypedArray(vals, [n]).to(options.dtype ?? (allInts ? 'int64' : 'float32'));
+}
+
+/** Copies a typed array into a new tensor; the dtype follows the array unless given. */
+export function fromTypedArray(data: ArrayBufferView, shape?: readonly number[], options: TensorOptions = {}): Tensor {
+  const srcDtype = dtypeOfTypedArray(data);
+  const n = (data as TypedArray).length;
+  const sh = shape ?? [n];
+  if (numelOf(sh) !== n) throw new ShapeError(`fromTypedArray: shape ${fmtShape(sh)} needs ${numelOf(sh)} elements but the array has ${n}`);
+  let t = empty(sh, { dtype: srcDtype, device: 'cpu' });
+  native.write(t.handle, 0, data);
+  if (options.dtype && options.dtype !== srcDtype) t = E.cast(t, options.dtype);
+  if (options.device && options.device !== 'cpu') t = t.to(options.device);
+  if (options.requiresGrad) t.requiresGrad_(true);
+  return t;
+}
+
+type Nested = number | boolean | Nested[];
+
+/** tensor(values): a number, nested arrays, or a typed array with { shape }. */
+export function tensor(values: Nested | ArrayBufferView | Tensor, options: TensorOptions & { shape?: number[] } = {}): Tensor {
+  if (values instanceof Tensor) return fromTypedArray(values.data, values.shape, { dtype: values.dtype, ...options });
+  if (ArrayBuffer.isView(values)) return fromTypedArray(values, options.shape, options);
+  const shape: number[] = [];
+  let probe: Nested = values as Nested;
+  while (Array.isArray(probe)) {
+    shape.push(probe.length);
+    probe = probe[0];
+  }
+  const flat: number[] = [];
+  let sawBool = false;
+  let allInts = true;
+  const walk = (v: Nested, d: number): void => {
+    if (Array.isArray(v)) {
+      if (v.length !== shape[d]) throw new ShapeError(`tensor: ragged nested array: expected ${shape[d]} elements at depth ${d} but found ${v.length}`);
+      for (const x of v) walk(x, d + 1);
+    } else {
+      if (d !== shape.length) throw new ShapeError(`tensor: ragged nested array at depth ${d}`);
+      if (typeof v === 'boolean') sawBool = true;
+      else if (typeof v !== 'number') throw new TypeError(`tensor: expected numbers but found ${typeof v}`);
+      const x = Number(v);
+      if (!Number.isInteger(x)) allInts = false;
+      flat.push(x);
+    }
+  };
+  walk(values as Nested, 0);
+  // PyTorch's inference: booleans give bool, all-integer values int64, anything else float32.
+  const dtype = options.dtype ?? (sawBool ? 'bool' : allInts && flat.length > 0 ? 'int64' : 'float32');
+  return fromTypedArray(Float64Array.from(flat), options.shape ?? shape, { ...options, dtype });
+}
