@@ -1,6 +1,6 @@
 // Element-wise arithmetic with NumPy broadcasting, and its gradients. One native call per op:
 // operands are read through broadcast strides, never materialised at the full shape.
-import { needsGrad, record } from '../autograd';
+import { record } from '../autograd';
 import { DType, DTYPE_CODE, isFloating, promoteTypes } from '../dtype';
 import { DeviceError, DTypeError, ShapeError, fmtShape } from '../errors';
 import { native } from '../native';
@@ -92,7 +92,7 @@ export function sub(a: Tensor, b: Tensor | number): Tensor {
   if (typeof b === 'number') return addScalar(a, -b);
   const [x, y, dt] = operands(a, b, 'sub');
   const out = binaryRaw('sub', x, y, dt);
-  return record('sub', out, [a, b], (g) => [sumToShape(g, a.shape), needsGrad(b) ? sumToShape(neg(g), b.shape) : null]);
+  return record('sub', out, [a, b], (g) => [sumToShape(g, a.shape), b.requiresGrad ? sumToShape(neg(g), b.shape) : null]);
 }
 
 export function mul(a: Tensor, b: Tensor | number): Tensor {
