@@ -49,7 +49,8 @@ export function view(x: Tensor, shape: number[]): Tensor {
 }
 
 export function reshape(x: Tensor, shape: number[]): Tensor {
-  return view(x.isContiguous() ? x : contiguous(x), shape);
+  const out = inferShape(x, shape, 'reshape');
+  return view(x.isContiguous() ? x : contiguous(x), out);
 }
 
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {

@@ -96,8 +96,9 @@ class Pool {
     t_in_pool_task = was;
   }
 
-  void worker(int index) {
-    uint64_t seen = 0;
+  // `seen` starts at the generation current when the worker was created, so that a worker added by
+  // set_num_threads does not mistake the last finished job for a new one.
+  void worker(int index, uint64_t seen) {
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mu_);
@@ -114,7 +115,8 @@ class Pool {
 
   void resize(int n) {
     stop_ = false;
-    for (int i = 0; i + 1 < n; i++) workers_.emplace_back([this, i] { worker(i); });
+    uint64_t gen = generation_;
+    for (int i = 0; i + 1 < n; i++) workers_.emplace_back([this, i, gen] { worker(i, gen); });
   }
 
   void stop_workers() {

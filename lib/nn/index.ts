@@ -1,0 +1,15 @@
+// tn.nn: modules, losses, init and functional.
+export { Module, Parameter, Sequential, ModuleList, Identity } from './module';
+export type { StateDict, LoadResult } from './module';
+export { Conv2d } from './conv';
+export type { Conv2dOptions } from './conv';
+export { Linear } from './linear';
+export { ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax } from './activation';
+export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d } from './pooling';
+export { Dropout } from './dropout';
+export { Flatten } from './flatten';
+export { BatchNorm1d, BatchNorm2d } from './batchnorm';
+export { CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss } from './loss';
+export type { Reduction } from './loss';
+export * as init from './init';
+export * as functional from './functional';

@@ -1,0 +1,231 @@
+// Module: PyTorch's nn.Module. Parameters, buffers and child modules are found by walking the
+// module's own properties in insertion order (so `this.weight = new Parameter(...)` registers a
+// parameter, as attribute assignment does in PyTorch); buffers are registered by name, because
+// their state-dict keys use PyTorch's snake_case names (running_mean).
+import { noGrad } from '../autograd';
+import { DType } from '../dtype';
+import { ShapeError, ValueError, fmtShape } from '../errors';
+import { Device, Tensor } from '../tensor';
+
+/** A tensor that a Module owns and an optimizer updates. */
+export class Parameter extends Tensor {
+  constructor(data: Tensor, requiresGrad = true) {
+    super(data.storage, data.shape.slice(), data.strides.slice(), data.offset, data.dtype);
+    this.requiresGrad = requiresGrad;
+  }
+}
+
+export type StateDict = Record<string, Tensor>;
+
+export interface LoadResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
+
+export abstract class Module {
+  training = true;
+  private readonly _buffers = new Map<string, Tensor | null>();
+  private readonly _nonPersistent = new Set<string>();
+
+  abstract forward(...args: any[]): any;
+
+  /** Registers a buffer (state that is saved but not trained, e.g. running_mean). */
+  registerBuffer(name: string, tensor: Tensor | null, persistent = true): void {
+    this._buffers.set(name, tensor);
+    if (!persistent) this._nonPersistent.add(name);
+  }
+
+  getBuffer(name: string): Tensor | null {
+    return this._buffers.get(name) ?? null;
+  }
+
+  setBuffer(name: string, tensor: Tensor): void {
+    if (!this._buffers.has(name)) throw new ValueError(`setBuffer: ${this.constructor.name} has no buffer '${name}'`);
+    this._buffers.set(name, tensor);
+  }
+
+  *namedChildren(): Generator<[string, Module]> {
+    for (const [k, v] of Object.entries(this)) if (v instanceof Module) yield [k, v];
+  }
+
+  children(): Module[] {
+    return [...this.namedChildren()].map(([, m]) => m);
+  }
+
+  *namedModules(prefix = ''): Generator<[string, Module]> {
+    yield [prefix, this];
+    for (const [k, m] of this.namedChildren()) yield* m.namedModules(prefix ? `${prefix}.${k}` : k);
+  }
+
+  modules(): Module[] {
+    return [...this.namedModules()].map(([, m]) => m);
+  }
+
+  *namedParameters(prefix = '', recurse = true): Generator<[string, Parameter]> {
+    const seen = new Set<Tensor>();
+    const mods: [string, Module][] = recurse ? [...this.namedModules(prefix)] : [[prefix, this]];
+    for (const [mp, m] of mods) {
+      for (const [k, v] of Object.entries(m)) {
+        if (v instanceof Parameter && !seen.has(v)) {
+          seen.add(v);
+          yield [mp ? `${mp}.${k}` : k, v];
+        }
+      }
+    }
+  }
+
+  parameters(recurse = true): Parameter[] {
+    return [...this.namedParameters('', recurse)].map(([, p]) => p);
+  }
+
+  *namedBuffers(prefix = ''): Generator<[string, Tensor]> {
+    for (const [mp, m] of this.namedModules(prefix)) {
+      for (const [k, v] of m._buffers) if (v) yield [mp ? `${mp}.${k}` : k, v];
+    }
+  }
+
+  buffers(): Tensor[] {
+    return [...this.namedBuffers()].map(([, b]) => b);
+  }
+
+  train(mode = true): this {
+    for (const m of this.modules()) m.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Calls fn on every submodule (children first) and then on this module. */
+  apply(fn: (m: Module) => void): this {
+    for (const c of this.children()) c.apply(fn);
+    fn(this);
+    return this;
+  }
+
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.grad = null;
+  }
+
+  /**
+   * Moves parameters and buffers to a device, or converts floating ones to a dtype, in place: the
+   * Parameter objects keep their identity, so an optimizer built before `.to` still sees them.
+   */
+  to(target: Device | DType): this {
+    const isDtype = target === 'float32' || target === 'float64';
+    noGrad(() => {
+      for (const m of this.modules()) {
+        for (const [, p] of m.namedParameters('', false)) {
+          p._setData(p.to(target));
+          if (p.grad) p.grad = p.grad.to(target);
+        }
+        for (const [k, b] of m._buffers) {
+          if (!b) continue;
+          if (isDtype && b.dtype !== 'float32' && b.dtype !== 'float64') continue;
+          m._buffers.set(k, b.to(target));
+        }
+      }
+    });
+    return this;
+  }
+
+  double(): this {
+    return this.to('float64');
+  }
+
+  float(): this {
+    return this.to('float32');
+  }
+
+  /** Parameters and persistent buffers by PyTorch's dotted names, detached. */
+  stateDict(): StateDict {
+    const out: StateDict = {};
+    for (const [mp, m] of this.namedModules()) {
+      for (const [k, v] of Object.entries(m)) if (v instanceof Parameter) out[mp ? `${mp}.${k}` : k] = v.detach();
+      for (const [k, b] of m._buffers) if (b && !m._nonPersistent.has(k)) out[mp ? `${mp}.${k}` : k] = b.detach();
+    }
+    return out;
+  }
+
+  /**
+   * Copies values from a state dict. With strict (the default) any missing or unexpected key is an
+   * error; a shape mismatch always is. The error lists every offending key at once.
+   */
+  loadStateDict(stateDict: StateDict, strict = true): LoadResult {
+    const own = this.stateDict();
+    const missingKeys = Object.keys(own).filter((k) => !(k in stateDict));
+    const unexpectedKeys = Object.keys(stateDict).filter((k) => !(k in own));
+    const mismatched = Object.keys(own)
+      .filter((k) => k in stateDict && stateDict[k].shape.join(',') !== own[k].shape.join(','))
+      .map((k) => `size mismatch for ${k}: copying a param with shape ${fmtShape(stateDict[k].shape)} from checkpoint, the shape in current model is ${fmtShape(own[k].shape)}`);
+    const problems: string[] = [];
+    if (strict && missingKeys.length) problems.push(`Missing key(s) in state_dict: ${missingKeys.map((k) => `"${k}"`).join(', ')}.`);
+    if (strict && unexpectedKeys.length) problems.push(`Unexpected key(s) in state_dict: ${unexpectedKeys.map((k) => `"${k}"`).join(', ')}.`);
+    problems.push(...mismatched);
+    if (problems.length) {
+      const err = new ShapeError(`loadStateDict: error(s) in loading state_dict for ${this.constructor.name}:\n\t${problems.join('\n\t')}`);
+      Object.assign(err, { missingKeys, unexpectedKeys });
+      throw err;
+    }
+    noGrad(() => {
+      for (const [k, t] of Object.entries(own)) if (k in stateDict) t.copy_(stateDict[k]);
+    });
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /** One-line summary of this module's options (PyTorch's extra_repr). */
+  extraRepr(): string {
+    return '';
+  }
+
+  toString(): string {
+    const kids = [...this.namedChildren()];
+    const head = `${this.constructor.name}(${this.extraRepr()}`;
+    if (!kids.length) return `${head})`;
+    const body = kids.map(([k, m]) => `  (${k}): ${m.toString().replace(/\n/g, '\n  ')}`).join('\n');
+    return `${head}\n${body}\n)`;
+  }
+}
+
+/** Applies modules in order; children are named "0", "1", ... as in PyTorch. */
+export class Sequential extends Module {
+  [index: number]: Module;
+  readonly length: number;
+
+  constructor(...modules: Module[]) {
+    super();
+    modules.forEach((m, i) => ((this as unknown as Record<string, Module>)[String(i)] = m));
+    Object.defineProperty(this, 'length', { value: modules.length, enumerable: false });
+  }
+
+  forward(x: Tensor): Tensor {
+    let out = x;
+    for (const m of this.children()) out = m.forward(out);
+    return out;
+  }
+}
+
+/** Holds submodules in a list, registered as "0", "1", ... */
+export class ModuleList extends Module {
+  [index: number]: Module;
+  constructor(modules: Module[] = []) {
+    super();
+    modules.forEach((m, i) => ((this as unknown as Record<string, Module>)[String(i)] = m));
+  }
+  get length(): number {
+    return this.children().length;
+  }
+  [Symbol.iterator](): Iterator<Module> {
+    return this.children()[Symbol.iterator]();
+  }
+  forward(): never {
+    throw new ValueError('ModuleList: has no forward(); iterate over its modules instead');
+  }
+}
+
+export class Identity extends Module {
+  forward(x: Tensor): Tensor {
+    return x;
+  }
+}
