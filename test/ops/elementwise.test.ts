@@ -59,3 +59,62 @@ describe('gradients (float64 central differences)', () => {
     gradcheck((x, y) => x.pow(y), [a, b]);
   });
 });
+
+describe('float32 kernels against the plain reference', () => {
+  const { broadcastRef, reduceRef } = require('../helpers/reference_elementwise') as typeof import('../helpers/reference_elementwise');
+  const { expectClose } = require('../helpers/gradcheck') as typeof import('../helpers/gradcheck');
+  const cases: [number[], number[]][] = [[[33, 17], [17]], [[5, 1, 7], [3, 1]], [[1], [4, 9]], [[2, 3, 4, 5], [2, 1, 4, 1]], [[4097], [4097]]];
+  const ops: [string, (x: number, y: number) => number, (a: tn.Tensor, b: tn.Tensor) => tn.Tensor][] = [
+    ['add', (x, y) => x + y, (a, b) => a.add(b)],
+    ['sub', (x, y) => x - y, (a, b) => a.sub(b)],
+    ['mul', (x, y) => x * y, (a, b) => a.mul(b)],
+    ['div', (x, y) => x / y, (a, b) => a.div(b)],
+    ['maximum', (x, y) => Math.max(x, y), (a, b) => a.maximum(b)],
+    ['pow', (x, y) => Math.pow(Math.abs(x) + 0.5, y), (a, b) => a.abs().add(0.5).pow(b)],
+  ];
+  test.each(cases)('binary ops broadcast %j with %j', (sa, sb) => {
+    tn.manualSeed(5);
+    const a = tn.randn(sa);
+    const b = tn.rand(sb).add(0.5);
+    for (const [name, f, op] of ops) {
+      const ref = broadcastRef(a.data as Float32Array, sa, b.data as Float32Array, sb, f);
+      const got = op(a, b);
+      expect(got.shape).toEqual(ref.shape);
+      expectClose(got.data as Float32Array, ref.out, 1e-5, 1e-5, name);
+    }
+  });
+
+  test('unary ops', () => {
+    tn.manualSeed(6);
+    const x = tn.rand([1001]).add(0.1);
+    const xs = Array.from(x.data as Float32Array);
+    const check = (t: tn.Tensor, f: (v: number) => number, name: string) => expectClose(t.data as Float32Array, xs.map(f), 1e-6, 1e-5, name);
+    check(x.exp(), Math.exp, 'exp');
+    check(x.log(), Math.log, 'log');
+    check(x.sqrt(), Math.sqrt, 'sqrt');
+    check(x.neg(), (v) => -v, 'neg');
+    check(x.pow(2.5), (v) => v ** 2.5, 'pow');
+    check(x.clamp(0.3, 0.7), (v) => Math.min(0.7, Math.max(0.3, v)), 'clamp');
+    check(x.mul(3), (v) => v * 3, 'mulScalar');
+    check(x.add(-2), (v) => v - 2, 'addScalar');
+  });
+
+  test.each([[[7, 13, 5]], [[1, 300]], [[64, 3]]])('reductions over each dim of %j', (shape) => {
+    tn.manualSeed(7);
+    const x = tn.randn(shape as number[]);
+    const xs = x.data as Float32Array;
+    for (let d = 0; d < (shape as number[]).length; d++) {
+      expectClose(x.sum(d).data as Float32Array, reduceRef(xs, shape as number[], d, (v) => v.reduce((p, q) => p + q, 0)), 1e-5, 1e-5, `sum ${d}`);
+      expectClose(x.mean(d).data as Float32Array, reduceRef(xs, shape as number[], d, (v) => v.reduce((p, q) => p + q, 0) / v.length), 1e-5, 1e-5, `mean ${d}`);
+      expectClose(x.max(d).values.data as Float32Array, reduceRef(xs, shape as number[], d, (v) => Math.max(...v)), 0, 0, `max ${d}`);
+      expect(Array.from(x.argmax(d).data as BigInt64Array).map(Number)).toEqual(reduceRef(xs, shape as number[], d, (v) => v.indexOf(Math.max(...v))));
+    }
+  });
+
+  test('strided copies (contiguous of a permuted view) match index arithmetic', () => {
+    const x = tn.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5).float();
+    const p = x.permute(3, 1, 0, 2).contiguous().data as Float32Array;
+    let k = 0;
+    for (let a = 0; a < 5; a++) for (let b = 0; b < 3; b++) for (let c = 0; c < 2; c++) for (let d = 0; d < 4; d++) expect(p[k++]).toBe(((c * 3 + b) * 4 + d) * 5 + a);
+  });
+});
