@@ -58,7 +58,14 @@ export interface Pool2dBinding {}
 export interface ActivationBinding {}
 export interface BatchNormBinding {}
 export interface LossBinding {}
-export interface OptimBinding {}
+export interface OptimBinding {
+  // One fused, in-place step per parameter; every tensor is (n) contiguous of `dtype`.
+  // param, grad, momentumBuf: (n); momentumBuf may be null when momentum == 0.
+  sgdStep(param: H, paramOff: number, grad: H, gradOff: number, momentumBuf: Opt, bufOff: number, n: number, dtype: number, lr: number, momentum: number, dampening: number, nesterov: boolean, weightDecay: number, maximize: boolean, firstStep: boolean): void;
+  // param, grad, expAvg, expAvgSq, maxExpAvgSq: (n); maxExpAvgSq may be null unless amsgrad.
+  // step counts this step (>= 1); decoupled selects AdamW's weight decay.
+  adamStep(param: H, paramOff: number, grad: H, gradOff: number, expAvg: H, expAvgOff: number, expAvgSq: H, expAvgSqOff: number, maxExpAvgSq: Opt, maxExpAvgSqOff: number, n: number, dtype: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, amsgrad: boolean, decoupled: boolean, maximize: boolean): void;
+}
 
 export interface NativeBinding
   extends StorageBinding,
