@@ -1,9 +1,165 @@
-// N-API glue for native/ops/pool2d.h (being written; exports are added as the kernels land).
+// N-API glue for native/ops/pool2d.h. Output sizes and option rules are PyTorch's and live in
+// lib/ops/pool2d.ts; here we check only what keeps a direct call in bounds: positive geometry,
+// storages large enough for (P, H, W) and (P, OH, OW), and max-pool indices inside their plane.
+#include "../ops/pool2d.h"
+
+#include <limits>
+
 #include "registry.h"
 #include "util.h"
 
 namespace tensile {
+namespace {
 
-void RegisterPool2d(Napi::Env env, Napi::Object exports) {}
+// a*b*c, or a ValueError when a size is negative or the product overflows.
+int64_t count3(const char* op, int64_t a, int64_t b, int64_t c) {
+  int64_t ab = 0, abc = 0;
+  TENSILE_CHECK(a >= 0 && b >= 0 && c >= 0 && !__builtin_mul_overflow(a, b, &ab) && !__builtin_mul_overflow(ab, c, &abc),
+                ValueError, op, ": invalid sizes ", a, " x ", b, " x ", c);
+  return abc;
+}
+
+// Pointer to n elements of T at (handle info[i], offset info[i+1]), after checking that they lie
+// inside a CPU storage.
+template <typename T>
+T* checked_ptr(const Napi::CallbackInfo& info, int i, int64_t n, const char* op, const char* name) {
+  Storage* s = storage_arg(info, i);
+  int64_t off = int_arg(info, i + 1);
+  int64_t cap = int64_t(s->bytes / sizeof(T));
+  TENSILE_CHECK(s->device == 0, DeviceError, op, ": ", name, " must be a cpu tensor");
+  TENSILE_CHECK(off >= 0 && off <= cap && n <= cap - off, IndexError, op, ": ", name, " needs ", n, " elements from offset ", off,
+                " but its storage holds ", cap);
+  return static_cast<T*>(s->data) + off;
+}
+
+struct Planes {
+  int64_t P, H, W, OH, OW;
+  int64_t in, out;  // P*H*W and P*OH*OW
+};
+
+Planes planes_arg(const Napi::CallbackInfo& info, int i, const char* op) {
+  Planes g{int_arg(info, i), int_arg(info, i + 1), int_arg(info, i + 2), int_arg(info, i + 3), int_arg(info, i + 4), 0, 0};
+  TENSILE_CHECK(g.H >= 1 && g.W >= 1 && g.OH >= 1 && g.OW >= 1, ValueError, op, ": plane sizes must be positive, got input ", g.H, "x", g.W,
+                " and output ", g.OH, "x", g.OW);
+  g.in = count3(op, g.P, g.H, g.W);
+  g.out = count3(op, g.P, g.OH, g.OW);
+  return g;
+}
+
+// kH, kW, sH, sW, pH, pW[, dH, dW] starting at info[i].
+Pool2dWindow window_arg(const Napi::CallbackInfo& info, int i, bool dilated, const char* op) {
+  Pool2dWindow w{int_arg(info, i), int_arg(info, i + 1), int_arg(info, i + 2), int_arg(info, i + 3), int_arg(info, i + 4), int_arg(info, i + 5),
+                 dilated ? int_arg(info, i + 6) : 1, dilated ? int_arg(info, i + 7) : 1};
+  const int64_t big = int64_t(1) << 31;
+  TENSILE_CHECK(w.KH >= 1 && w.KW >= 1 && w.SH >= 1 && w.SW >= 1 && w.DH >= 1 && w.DW >= 1 && w.PH >= 0 && w.PW >= 0, ValueError, op,
+                ": kernel, stride and dilation must be positive and padding non-negative");
+  TENSILE_CHECK(w.KH < big && w.KW < big && w.SH < big && w.SW < big && w.DH < big && w.DW < big && w.PH < big && w.PW < big, ValueError,
+                op, ": pooling window parameters are too large");
+  return w;
+}
+
+// maxPool2dForward(out, outOff, indices, indicesOff, x, xOff, P, H, W, OH, OW, kH, kW, sH, sW, pH, pW, dH, dW, dtype)
+// out (P, OH, OW) of dtype, indices (P, OH, OW) int64, x (P, H, W) of dtype.
+Napi::Value MaxPool2dForward(const Napi::CallbackInfo& info) {
+  const char* op = "max_pool2d";
+  Planes g = planes_arg(info, 6, op);
+  Pool2dWindow w = window_arg(info, 11, true, op);
+  int64_t* idx = checked_ptr<int64_t>(info, 2, g.out, op, "indices");
+  dispatch_floating(dtype_arg(info, 19), op, [&](auto t) {
+    using T = decltype(t);
+    max_pool2d_forward_cpu<T>(checked_ptr<T>(info, 0, g.out, op, "output"), idx, checked_ptr<T>(info, 4, g.in, op, "input"), g.P, g.H, g.W,
+                              g.OH, g.OW, w);
+  });
+  return info.Env().Undefined();
+}
+
+// maxPool2dBackward(dx, dxOff, dy, dyOff, indices, indicesOff, P, H, W, OH, OW, dtype)
+// dx (P, H, W), dy (P, OH, OW), indices (P, OH, OW) int64 from maxPool2dForward.
+Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
+  const char* op = "max_pool2d_backward";
+  Planes g = planes_arg(info, 6, op);
+  const int64_t* idx = checked_ptr<int64_t>(info, 4, g.out, op, "indices");
+  const int64_t plane = g.H * g.W;
+  for (int64_t k = 0; k < g.out; k++)
+    TENSILE_CHECK(idx[k] >= -1 && idx[k] < plane, IndexError, op, ": index ", idx[k], " at position ", k, " is out of range for a plane of ", g.H,
+                  "x", g.W);
+  dispatch_floating(dtype_arg(info, 11), op, [&](auto t) {
+    using T = decltype(t);
+    max_pool2d_backward_cpu<T>(checked_ptr<T>(info, 0, g.in, op, "grad_input"), checked_ptr<T>(info, 2, g.out, op, "grad_output"), idx, g.P,
+                               g.H, g.W, g.OH, g.OW);
+  });
+  return info.Env().Undefined();
+}
+
+// avgPool2dForward(out, outOff, x, xOff, P, H, W, OH, OW, kH, kW, sH, sW, pH, pW, countIncludePad, divisorOverride, dtype)
+// out (P, OH, OW), x (P, H, W); divisorOverride 0 means none.
+Napi::Value AvgPool2dForward(const Napi::CallbackInfo& info) {
+  const char* op = "avg_pool2d";
+  Planes g = planes_arg(info, 4, op);
+  Pool2dWindow w = window_arg(info, 9, false, op);
+  bool include_pad = bool_arg(info, 15);
+  int64_t divisor = int_arg(info, 16);
+  TENSILE_CHECK(divisor >= 0, ValueError, op, ": divisor_override must be positive, got ", divisor);
+  dispatch_floating(dtype_arg(info, 17), op, [&](auto t) {
+    using T = decltype(t);
+    avg_pool2d_forward_cpu<T>(checked_ptr<T>(info, 0, g.out, op, "output"), checked_ptr<T>(info, 2, g.in, op, "input"), g.P, g.H, g.W, g.OH,
+                              g.OW, w, include_pad, divisor);
+  });
+  return info.Env().Undefined();
+}
+
+// avgPool2dBackward(dx, dxOff, dy, dyOff, P, H, W, OH, OW, kH, kW, sH, sW, pH, pW, countIncludePad, divisorOverride, dtype)
+// dx (P, H, W), dy (P, OH, OW).
+Napi::Value AvgPool2dBackward(const Napi::CallbackInfo& info) {
+  const char* op = "avg_pool2d_backward";
+  Planes g = planes_arg(info, 4, op);
+  Pool2dWindow w = window_arg(info, 9, false, op);
+  bool include_pad = bool_arg(info, 15);
+  int64_t divisor = int_arg(info, 16);
+  TENSILE_CHECK(divisor >= 0, ValueError, op, ": divisor_override must be positive, got ", divisor);
+  dispatch_floating(dtype_arg(info, 17), op, [&](auto t) {
+    using T = decltype(t);
+    avg_pool2d_backward_cpu<T>(checked_ptr<T>(info, 0, g.in, op, "grad_input"), checked_ptr<T>(info, 2, g.out, op, "grad_output"), g.P, g.H,
+                               g.W, g.OH, g.OW, w, include_pad, divisor);
+  });
+  return info.Env().Undefined();
+}
+
+// adaptiveAvgPool2dForward(out, outOff, x, xOff, P, H, W, OH, OW, dtype)
+// out (P, OH, OW), x (P, H, W).
+Napi::Value AdaptiveAvgPool2dForward(const Napi::CallbackInfo& info) {
+  const char* op = "adaptive_avg_pool2d";
+  Planes g = planes_arg(info, 4, op);
+  dispatch_floating(dtype_arg(info, 9), op, [&](auto t) {
+    using T = decltype(t);
+    adaptive_avg_pool2d_forward_cpu<T>(checked_ptr<T>(info, 0, g.out, op, "output"), checked_ptr<T>(info, 2, g.in, op, "input"), g.P, g.H, g.W,
+                                       g.OH, g.OW);
+  });
+  return info.Env().Undefined();
+}
+
+// adaptiveAvgPool2dBackward(dx, dxOff, dy, dyOff, P, H, W, OH, OW, dtype)
+// dx (P, H, W), dy (P, OH, OW).
+Napi::Value AdaptiveAvgPool2dBackward(const Napi::CallbackInfo& info) {
+  const char* op = "adaptive_avg_pool2d_backward";
+  Planes g = planes_arg(info, 4, op);
+  dispatch_floating(dtype_arg(info, 9), op, [&](auto t) {
+    using T = decltype(t);
+    adaptive_avg_pool2d_backward_cpu<T>(checked_ptr<T>(info, 0, g.in, op, "grad_input"), checked_ptr<T>(info, 2, g.out, op, "grad_output"),
+                                        g.P, g.H, g.W, g.OH, g.OW);
+  });
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void RegisterPool2d(Napi::Env env, Napi::Object exports) {
+  TENSILE_EXPORT(exports, "maxPool2dForward", MaxPool2dForward);
+  TENSILE_EXPORT(exports, "maxPool2dBackward", MaxPool2dBackward);
+  TENSILE_EXPORT(exports, "avgPool2dForward", AvgPool2dForward);
+  TENSILE_EXPORT(exports, "avgPool2dBackward", AvgPool2dBackward);
+  TENSILE_EXPORT(exports, "adaptiveAvgPool2dForward", AdaptiveAvgPool2dForward);
+  TENSILE_EXPORT(exports, "adaptiveAvgPool2dBackward", AdaptiveAvgPool2dBackward);
+}
 
 }  // namespace tensile
