@@ -64,7 +64,15 @@ export interface Pool2dBinding {
   adaptiveAvgPool2dForward(out: H, outOff: number, x: H, xOff: number, P: number, H: number, W: number, OH: number, OW: number, dtype: number): void;
   adaptiveAvgPool2dBackward(dx: H, dxOff: number, dy: H, dyOff: number, P: number, H: number, W: number, OH: number, OW: number, dtype: number): void;
 }
-export interface ActivationBinding {}
+export interface ActivationBinding {
+  // act: ACTIVATION_OP code (lib/ops/activation.ts). out, x, dx, dy, saved are (n) contiguous; saved is the
+  // forward output (relu, sigmoid, tanh) or input (leaky_relu); slope is leaky_relu's negative slope.
+  activationForward(act: number, out: H, outOff: number, x: H, xOff: number, n: number, dtype: number, slope: number): void;
+  activationBackward(act: number, dx: H, dxOff: number, dy: H, dyOff: number, saved: H, savedOff: number, n: number, dtype: number, slope: number): void;
+  // out, x, dx, dy (n); mask (n) uint8; 0 <= p < 1; the seed is two uint32 halves (Generator.nextSeed).
+  dropoutForward(out: H, outOff: number, mask: H, maskOff: number, x: H, xOff: number, n: number, dtype: number, p: number, seedHi: number, seedLo: number): void;
+  dropoutBackward(dx: H, dxOff: number, dy: H, dyOff: number, mask: H, maskOff: number, n: number, dtype: number, p: number): void;
+}
 export interface BatchNormBinding {}
 export interface LossBinding {}
 export interface OptimBinding {
