@@ -7,7 +7,7 @@ import { ValueError } from '../errors';
 import { Tensor } from '../tensor';
 import { Optimizer, ParamGroup } from './optimizer';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// Schedulers work with any optimizer; they only read and write group options.
 type AnyOptimizer = Optimizer<any>;
 
 /** A scheduler's own fields (everything but the optimizer), as plain data. */
