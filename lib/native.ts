@@ -73,7 +73,13 @@ export interface ActivationBinding {
   dropoutForward(out: H, outOff: number, mask: H, maskOff: number, x: H, xOff: number, n: number, dtype: number, p: number, seedHi: number, seedLo: number): void;
   dropoutBackward(dx: H, dxOff: number, dy: H, dyOff: number, mask: H, maskOff: number, n: number, dtype: number, p: number): void;
 }
-export interface BatchNormBinding {}
+export interface BatchNormBinding {
+  // out, x, dx, dy are (N, C, S) contiguous; saveMean, saveInvstd, runningMean, runningVar, weight, bias,
+  // dweight, dbias are (C). Training updates the running stats in place when given; eval needs them.
+  // Any of dx, dweight, dbias may be null in backward (not wanted); weight and bias null mean 1 and 0.
+  batchNormForward(out: H, outOff: number, saveMean: H, saveMeanOff: number, saveInvstd: H, saveInvstdOff: number, runningMean: Opt, runningMeanOff: number, runningVar: Opt, runningVarOff: number, x: H, xOff: number, weight: Opt, weightOff: number, bias: Opt, biasOff: number, N: number, C: number, S: number, training: boolean, momentum: number, eps: number, dtype: number): void;
+  batchNormBackward(dx: Opt, dxOff: number, dweight: Opt, dweightOff: number, dbias: Opt, dbiasOff: number, dy: H, dyOff: number, x: H, xOff: number, saveMean: H, saveMeanOff: number, saveInvstd: H, saveInvstdOff: number, weight: Opt, weightOff: number, N: number, C: number, S: number, training: boolean, dtype: number): void;
+}
 export interface LossBinding {}
 export interface OptimBinding {
   // One fused, in-place step per parameter; every tensor is (n) contiguous of `dtype`.
