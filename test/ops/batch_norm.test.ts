@@ -105,8 +105,8 @@ describe('batch_norm float32 kernels vs reference', () => {
     const C = 3;
     const rm = tn.zeros([C]);
     const rv = tn.ones([C]);
-    let em = new Float64Array(C);
-    let ev = new Float64Array(C).fill(1);
+    let em: Float64Array = new Float64Array(C);
+    let ev: Float64Array = new Float64Array(C).fill(1);
     for (let step = 0; step < 4; step++) {
       const xv = Float32Array.from(randValues(8 * C * 2, 90 + step, -1 + step, 1 + 2 * step));
       batchNorm(f32(xv, [8, C, 2]), rm, rv, null, null, { training: true });
