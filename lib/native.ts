@@ -52,7 +52,14 @@ export interface ReduceBinding {
   reduceDim(op: number, out: H, outOff: number, idx: Opt, idxOff: number, x: H, xOff: number, outer: number, r: number, inner: number, dtype: number): void;
 }
 
-export interface GemmBinding {}
+export interface GemmBinding {
+  // For each of `batch` matrices (b-th at offset + b * stride): C (M, N) = alpha * op(A) (M, K) *
+  // op(B) (K, N) + beta * C, row-major. A is stored (M, lda), or (K, lda) with transA; B is (K, ldb),
+  // or (N, ldb) with transB; C is (M, ldc). A stride of 0 broadcasts a matrix; beta 0 ignores C.
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, a: H, aOff: number, lda: number, b: H, bOff: number, ldb: number, beta: number, c: H, cOff: number, ldc: number, batch: number, strideA: number, strideB: number, strideC: number, dtype: number): void;
+  // The GEMM micro-kernel in use: 'avx512' | 'avx2' | 'baseline' (TENSILE_GEMM_KERNEL caps it).
+  gemmKernel(): string;
+}
 export interface Conv2dBinding {}
 export interface Pool2dBinding {
   // Planes: P = N*C; x and dx are (P, H, W), out, dy and indices (int64, flat h*W+w) are (P, OH, OW),
