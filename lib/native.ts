@@ -87,7 +87,29 @@ export interface BatchNormBinding {
   batchNormForward(out: H, outOff: number, saveMean: H, saveMeanOff: number, saveInvstd: H, saveInvstdOff: number, runningMean: Opt, runningMeanOff: number, runningVar: Opt, runningVarOff: number, x: H, xOff: number, weight: Opt, weightOff: number, bias: Opt, biasOff: number, N: number, C: number, S: number, training: boolean, momentum: number, eps: number, dtype: number): void;
   batchNormBackward(dx: Opt, dxOff: number, dweight: Opt, dweightOff: number, dbias: Opt, dbiasOff: number, dy: H, dyOff: number, x: H, xOff: number, saveMean: H, saveMeanOff: number, saveInvstd: H, saveInvstdOff: number, weight: Opt, weightOff: number, N: number, C: number, S: number, training: boolean, dtype: number): void;
 }
-export interface LossBinding {}
+export interface LossBinding {
+  // Softmax family over an (outer, C, inner) view, C being the softmax dim: x, out, dx, dy are all
+  // (outer, C, inner) contiguous; backward takes the forward's output `out`.
+  logSoftmaxForward(out: H, outOff: number, x: H, xOff: number, outer: number, C: number, inner: number, dtype: number): void;
+  logSoftmaxBackward(dx: H, dxOff: number, dy: H, dyOff: number, out: H, outOff: number, outer: number, C: number, inner: number, dtype: number): void;
+  softmaxForward(out: H, outOff: number, x: H, xOff: number, outer: number, C: number, inner: number, dtype: number): void;
+  softmaxBackward(dx: H, dxOff: number, dy: H, dyOff: number, out: H, outOff: number, outer: number, C: number, inner: number, dtype: number): void;
+  // Class-index losses: logits/logp/dlogits/dlogp (outer, C, inner); target (outer, inner) of int64
+  // (targetDtype 3) or int32 (2), each in [0, C) or == ignoreIndex (else IndexError); weight (C) or
+  // null; out and dout (outer, inner) for reduction 0 (none), [] for 1 (mean) and 2 (sum);
+  // totalWeight [] (sum of the weights of non-ignored targets), written by forward, read by backward.
+  crossEntropyForward(out: H, outOff: number, totalWeight: H, twOff: number, logp: H, logpOff: number, logits: H, logitsOff: number, target: H, targetOff: number, targetDtype: number, weight: Opt, weightOff: number, reduction: number, ignoreIndex: number, labelSmoothing: number, outer: number, C: number, inner: number, dtype: number): void;
+  crossEntropyBackward(dlogits: H, dOff: number, dout: H, doutOff: number, logp: H, logpOff: number, target: H, targetOff: number, targetDtype: number, weight: Opt, weightOff: number, totalWeight: H, twOff: number, reduction: number, ignoreIndex: number, labelSmoothing: number, outer: number, C: number, inner: number, dtype: number): void;
+  nllLossForward(out: H, outOff: number, totalWeight: H, twOff: number, logp: H, logpOff: number, target: H, targetOff: number, targetDtype: number, weight: Opt, weightOff: number, reduction: number, ignoreIndex: number, outer: number, C: number, inner: number, dtype: number): void;
+  nllLossBackward(dlogp: H, dOff: number, dout: H, doutOff: number, target: H, targetOff: number, targetDtype: number, weight: Opt, weightOff: number, totalWeight: H, twOff: number, reduction: number, ignoreIndex: number, outer: number, C: number, inner: number, dtype: number): void;
+  // Point-wise losses: input, target, dinput (n); out and dout (n) for reduction 0 (none), else [].
+  mseLossForward(out: H, outOff: number, input: H, inOff: number, target: H, tOff: number, reduction: number, n: number, dtype: number): void;
+  mseLossBackward(dinput: H, dOff: number, dout: H, doutOff: number, input: H, inOff: number, target: H, tOff: number, reduction: number, n: number, dtype: number): void;
+  l1LossForward(out: H, outOff: number, input: H, inOff: number, target: H, tOff: number, reduction: number, n: number, dtype: number): void;
+  l1LossBackward(dinput: H, dOff: number, dout: H, doutOff: number, input: H, inOff: number, target: H, tOff: number, reduction: number, n: number, dtype: number): void;
+  smoothL1LossForward(out: H, outOff: number, input: H, inOff: number, target: H, tOff: number, reduction: number, n: number, dtype: number, beta: number): void;
+  smoothL1LossBackward(dinput: H, dOff: number, dout: H, doutOff: number, input: H, inOff: number, target: H, tOff: number, reduction: number, n: number, dtype: number, beta: number): void;
+}
 export interface OptimBinding {
   // One fused, in-place step per parameter; every tensor is (n) contiguous of `dtype`.
   // param, grad, momentumBuf: (n); momentumBuf may be null when momentum == 0.
