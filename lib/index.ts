@@ -9,4 +9,8 @@ export { manualSeed, Generator, defaultGenerator } from './random';
 export * from './errors';
 export { cat, stack } from './ops/shape';
 export { where } from './ops/elementwise';
+export { matmul } from './ops/gemm';
 export { getNumThreads, setNumThreads, memory, backends, cuda } from './runtime';
+export * as nn from './nn';
+export * as optim from './optim';
+export * as F from './nn/functional';

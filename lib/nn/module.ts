@@ -191,12 +191,14 @@ export abstract class Module {
 /** Applies modules in order; children are named "0", "1", ... as in PyTorch. */
 export class Sequential extends Module {
   [index: number]: Module;
-  readonly length: number;
 
   constructor(...modules: Module[]) {
     super();
     modules.forEach((m, i) => ((this as unknown as Record<string, Module>)[String(i)] = m));
-    Object.defineProperty(this, 'length', { value: modules.length, enumerable: false });
+  }
+
+  get length(): number {
+    return this.children().length;
   }
 
   forward(x: Tensor): Tensor {

@@ -1,9 +1,117 @@
-// N-API glue for native/ops/conv2d.h (being written; exports are added as the kernels land).
+// N-API glue for native/ops/conv2d.h. The geometry travels as one array of 16 integers in the
+// order of Conv2dParams:
+//   [N, C, H, W, OC, KH, KW, OH, OW, strideH, strideW, padH, padW, dilH, dilW, groups]
+// lib/ops/conv2d.ts validates first; here the geometry is checked for consistency and every
+// tensor's extent against its storage, because the binding is callable directly.
+#include "../ops/conv2d.h"
+
 #include "registry.h"
 #include "util.h"
 
 namespace tensile {
+namespace {
 
-void RegisterConv2d(Napi::Env env, Napi::Object exports) {}
+Conv2dParams params_arg(const Napi::CallbackInfo& info, int i) {
+  std::vector<int64_t> v = ints_arg(info, i);
+  TENSILE_CHECK(v.size() == 16, ValueError, "conv2d: expected 16 geometry values [N, C, H, W, OC, KH, KW, OH, OW, strideH, strideW, padH, padW, dilH, dilW, groups] but got ", v.size());
+  Conv2dParams p{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]};
+  constexpr int64_t kMax = int64_t(1) << 31;
+  for (size_t k = 0; k < 16; k++) {
+    const int64_t lo = k == 0 || k == 11 || k == 12 ? 0 : 1;  // N and padding may be 0
+    TENSILE_CHECK(v[k] >= lo && v[k] < kMax, ValueError, "conv2d: geometry value ", k, " is ", v[k], "; expected sizes, strides, dilations and groups >= 1 and N, padding >= 0 in ", shape_str(v));
+  }
+  TENSILE_CHECK(p.C % p.groups == 0 && p.OC % p.groups == 0, ShapeError, "conv2d: groups=", p.groups, " must divide both the input channels ", p.C, " and the output channels ", p.OC);
+  // OH must be what the padding gives, or one more (bottom/right padded one extra, 'same').
+  auto check_out = [](int64_t in, int64_t pad, int64_t dil, int64_t k, int64_t s, int64_t out, const char* dim) {
+    const int64_t span = in + 2 * pad - dil * (k - 1);
+    const int64_t lo = span >= 1 ? (span - 1) / s + 1 : 1, hi = span >= 0 ? span / s + 1 : 0;
+    TENSILE_CHECK(out >= lo && out <= hi, ShapeError, "conv2d: output ", dim, " ", out, " does not follow from input ", in, ", padding ", pad, ", dilation ", dil, ", kernel ", k, " and stride ", s);
+  };
+  check_out(p.H, p.padH, p.dilH, p.KH, p.strideH, p.OH, "height");
+  check_out(p.W, p.padW, p.dilW, p.KW, p.strideW, p.OW, "width");
+  return p;
+}
+
+// Pointer to slot i's tensor after checking that `extent` elements from its offset lie in its
+// CPU storage.
+template <typename T>
+T* span_arg(const Napi::CallbackInfo& info, int i, __int128 extent, const char* what) {
+  Storage* s = storage_arg(info, i);
+  int64_t off = int_arg(info, i + 1);
+  TENSILE_CHECK(s->device == 0, DeviceError, "conv2d: ", what, " is not a CPU tensor");
+  int64_t cap = int64_t(s->bytes / sizeof(T));
+  TENSILE_CHECK(off >= 0 && off <= cap && extent <= __int128(cap - off), IndexError, "conv2d: ", what, " needs ",
+                int64_t(extent), " elements from offset ", off, " but its storage holds ", cap);
+  return static_cast<T*>(s->data) + off;
+}
+
+__int128 input_elems(const Conv2dParams& p) { return __int128(p.N) * p.C * p.H * p.W; }
+__int128 output_elems(const Conv2dParams& p) { return __int128(p.N) * p.OC * p.OH * p.OW; }
+__int128 weight_elems(const Conv2dParams& p) { return __int128(p.OC) * (p.C / p.groups) * p.KH * p.KW; }
+
+// conv2dForward(out, outOff, x, xOff, w, wOff, bias | null, biasOff, params, dtype)
+// out (N, OC, OH, OW) = conv2d(x (N, C, H, W), w (OC, C/groups, KH, KW)) + bias (OC).
+Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
+  Conv2dParams p = params_arg(info, 8);
+  dispatch_floating(dtype_arg(info, 9), "conv2d", [&](auto t) {
+    using T = decltype(t);
+    T* out = span_arg<T>(info, 0, output_elems(p), "output");
+    const T* x = span_arg<T>(info, 2, input_elems(p), "input");
+    const T* w = span_arg<T>(info, 4, weight_elems(p), "weight");
+    const T* bias = is_null_arg(info, 6) ? nullptr : span_arg<T>(info, 6, p.OC, "bias");
+    conv2d_forward_cpu<T>(out, x, w, bias, p);
+  });
+  return info.Env().Undefined();
+}
+
+// conv2dBackwardInput(dx, dxOff, dout, doutOff, w, wOff, params, dtype)
+// dx (N, C, H, W) = gradient of the input for dout (N, OC, OH, OW); overwrites dx.
+Napi::Value Conv2dBackwardInput(const Napi::CallbackInfo& info) {
+  Conv2dParams p = params_arg(info, 6);
+  dispatch_floating(dtype_arg(info, 7), "conv2d", [&](auto t) {
+    using T = decltype(t);
+    T* dx = span_arg<T>(info, 0, input_elems(p), "input gradient");
+    const T* dout = span_arg<T>(info, 2, output_elems(p), "output gradient");
+    const T* w = span_arg<T>(info, 4, weight_elems(p), "weight");
+    conv2d_backward_input_cpu<T>(dx, dout, w, p);
+  });
+  return info.Env().Undefined();
+}
+
+// conv2dBackwardWeight(dw, dwOff, dout, doutOff, x, xOff, params, dtype)
+// dw (OC, C/groups, KH, KW) = gradient of the weight for dout and input x; overwrites dw.
+Napi::Value Conv2dBackwardWeight(const Napi::CallbackInfo& info) {
+  Conv2dParams p = params_arg(info, 6);
+  dispatch_floating(dtype_arg(info, 7), "conv2d", [&](auto t) {
+    using T = decltype(t);
+    T* dw = span_arg<T>(info, 0, weight_elems(p), "weight gradient");
+    const T* dout = span_arg<T>(info, 2, output_elems(p), "output gradient");
+    const T* x = span_arg<T>(info, 4, input_elems(p), "input");
+    conv2d_backward_weight_cpu<T>(dw, dout, x, p);
+  });
+  return info.Env().Undefined();
+}
+
+// conv2dBackwardBias(db, dbOff, dout, doutOff, params, dtype)
+// db (OC) = dout (N, OC, OH, OW) summed over N, OH, OW; overwrites db.
+Napi::Value Conv2dBackwardBias(const Napi::CallbackInfo& info) {
+  Conv2dParams p = params_arg(info, 4);
+  dispatch_floating(dtype_arg(info, 5), "conv2d", [&](auto t) {
+    using T = decltype(t);
+    T* db = span_arg<T>(info, 0, p.OC, "bias gradient");
+    const T* dout = span_arg<T>(info, 2, output_elems(p), "output gradient");
+    conv2d_backward_bias_cpu<T>(db, dout, p);
+  });
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void RegisterConv2d(Napi::Env env, Napi::Object exports) {
+  TENSILE_EXPORT(exports, "conv2dForward", Conv2dForward);
+  TENSILE_EXPORT(exports, "conv2dBackwardInput", Conv2dBackwardInput);
+  TENSILE_EXPORT(exports, "conv2dBackwardWeight", Conv2dBackwardWeight);
+  TENSILE_EXPORT(exports, "conv2dBackwardBias", Conv2dBackwardBias);
+}
 
 }  // namespace tensile

@@ -76,7 +76,7 @@ describe('Module', () => {
     const b = classic();
     b.loadStateDict(a.stateDict());
     const x = tn.randn([3, 1, 28, 28]);
-    expect(Array.from(b.forward(x).data)).toEqual(Array.from(a.forward(x).data));
+    expect(Array.from(b.forward(x).data as Float32Array)).toEqual(Array.from(a.forward(x).data as Float32Array));
   });
 
   test('loadStateDict lists every missing, unexpected and mis-shaped key', () => {

@@ -1,0 +1,135 @@
+// 2-D convolution (cross-correlation, as PyTorch) with stride, padding (numbers, pairs, 'valid'
+// or 'same'), dilation and groups, and its backward. One native call forward, one per wanted
+// gradient backward (native/ops/conv2d.h: im2col + GEMM).
+import { record } from '../autograd';
+import { DTYPE_CODE, isFloating } from '../dtype';
+import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors';
+import { native } from '../native';
+import { Tensor, empty } from '../tensor';
+import { checkSameDevice } from './elementwise';
+import { squeeze, unsqueeze } from './shape';
+
+export type IntPair = number | [number, number];
+
+export interface Conv2dOptions {
+  /** Step between kernel applications: a number or [h, w]. Default 1. */
+  stride?: IntPair;
+  /** Zeros added on both sides: a number, [h, w], 'valid' (none) or 'same' (output size = input size, stride 1 only). Default 0. */
+  padding?: IntPair | 'valid' | 'same';
+  /** Spacing between kernel taps: a number or [h, w]. Default 1. */
+  dilation?: IntPair;
+  /** Input and output channels are split into `groups` independent convolutions. Default 1. */
+  groups?: number;
+}
+
+function pairOf(v: unknown, name: string, min: number): [number, number] {
+  const p = typeof v === 'number' ? [v, v] : v;
+  if (!Array.isArray(p) || p.length !== 2 || !p.every((x) => typeof x === 'number' && Number.isInteger(x))) {
+    throw new ValueError(`conv2d: ${name} must be an integer or a pair of integers [h, w] but got ${JSON.stringify(v)}`);
+  }
+  if (p[0] < min || p[1] < min) throw new ValueError(`conv2d: ${name} must be ${min === 0 ? 'non-negative' : 'positive'} but got ${fmtShape(p)}`);
+  return [p[0], p[1]];
+}
+
+/**
+ * Applies a 2-D convolution over an input of several planes.
+ *
+ * out[n, oc, oh, ow] = bias[oc] + sum over c in oc's group, kh, kw of
+ *   weight[oc, c, kh, kw] * input[n, g * C/groups + c, oh * sH - pH + kh * dH, ow * sW - pW + kw * dW]
+ * (positions outside the input read as 0).
+ *
+ * Args: input [N, C, H, W] or unbatched [C, H, W]; weight [OC, C / groups, KH, KW]; bias [OC] or
+ * null; options { stride, padding, dilation, groups }.
+ *
+ * Shape: out [N, OC, OH, OW] with OH = floor((H + 2 pH - dH (KH - 1) - 1) / sH) + 1 (likewise
+ * OW); [OC, OH, OW] for unbatched input.
+ *
+ * Example: conv2d(x, w, b, { stride: 2, padding: 1 }) on x [20, 3, 28, 28], w [10, 3, 3, 3] gives
+ * [20, 10, 14, 14].
+ */
+export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, options: Conv2dOptions = {}): Tensor {
+  // --- dtypes and devices
+  if (!isFloating(input.dtype)) throw new DTypeError(`conv2d: expected a float32 or float64 input but got ${input.dtype}`);
+  if (weight.dtype !== input.dtype) throw new DTypeError(`conv2d: input (${input.dtype}) and weight (${weight.dtype}) must have the same dtype`);
+  if (bias && bias.dtype !== input.dtype) throw new DTypeError(`conv2d: input (${input.dtype}) and bias (${bias.dtype}) must have the same dtype`);
+  checkSameDevice('conv2d', input, weight);
+  if (bias) checkSameDevice('conv2d', input, bias);
+
+  // --- options
+  const groups = options.groups ?? 1;
+  if (typeof groups !== 'number' || !Number.isInteger(groups) || groups < 1) throw new ValueError(`conv2d: groups must be a positive integer but got ${JSON.stringify(groups)}`);
+  const [sH, sW] = pairOf(options.stride ?? 1, 'stride', 1);
+  const [dH, dW] = pairOf(options.dilation ?? 1, 'dilation', 1);
+  const padding = options.padding ?? 0;
+
+  // --- shapes
+  if (weight.ndim !== 4) throw new ShapeError(`conv2d: weight must be 4-D [out_channels, in_channels/groups, kH, kW] but got ${fmtShape(weight.shape)}`);
+  if (input.ndim !== 3 && input.ndim !== 4) throw new ShapeError(`conv2d: expected 3-D (unbatched) or 4-D (batched) input but got ${fmtShape(input.shape)}`);
+  const [OC, Cg, KH, KW] = weight.shape;
+  const [N, C, H, W] = input.ndim === 4 ? input.shape : [1, ...input.shape];
+  if (H === 0 || W === 0) throw new ShapeError(`conv2d: input ${fmtShape(input.shape)} has a zero-sized spatial dimension`);
+  if (weight.shape.some((d) => d === 0)) throw new ShapeError(`conv2d: weight ${fmtShape(weight.shape)} has a zero-sized dimension`);
+  if (OC % groups !== 0) throw new ShapeError(`conv2d: weight ${fmtShape(weight.shape)} has ${OC} output channels, which is not divisible by groups=${groups}`);
+  if (C % groups !== 0) throw new ShapeError(`conv2d: input ${fmtShape(input.shape)} has ${C} channels, which is not divisible by groups=${groups}`);
+  if (C !== Cg * groups) {
+    throw new ShapeError(`conv2d: input ${fmtShape(input.shape)} has ${C} channels but weight ${fmtShape(weight.shape)} expects ${Cg * groups}${groups > 1 ? ` (${Cg} per group x groups=${groups})` : ''}`);
+  }
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== OC)) throw new ShapeError(`conv2d: bias ${fmtShape(bias.shape)} does not match weight ${fmtShape(weight.shape)}; expected [${OC}]`);
+
+  // --- padding: [top, left] plus the extra bottom/right row that 'same' needs for even spans
+  const spanH = dH * (KH - 1);
+  const spanW = dW * (KW - 1);
+  let pH: number, pW: number, extraH = 0, extraW = 0;
+  if (padding === 'valid') {
+    pH = pW = 0;
+  } else if (padding === 'same') {
+    if (sH !== 1 || sW !== 1) throw new ValueError(`conv2d: padding='same' is not supported for strided convolutions (stride ${fmtShape([sH, sW])})`);
+    pH = Math.floor(spanH / 2);
+    pW = Math.floor(spanW / 2);
+    extraH = spanH - 2 * pH;
+    extraW = spanW - 2 * pW;
+  } else if (typeof padding === 'string') {
+    throw new ValueError(`conv2d: padding must be 'valid', 'same', an integer or a pair of integers but got '${padding}'`);
+  } else {
+    [pH, pW] = pairOf(padding, 'padding', 0);
+  }
+  const padded = [H + 2 * pH + extraH, W + 2 * pW + extraW];
+  if (spanH + 1 > padded[0] || spanW + 1 > padded[1]) {
+    throw new ShapeError(
+      `conv2d: the (dilated) kernel ${fmtShape([spanH + 1, spanW + 1])} is larger than the padded input ${fmtShape(padded)} (input ${fmtShape(input.shape)}, weight ${fmtShape(weight.shape)}, padding ${fmtShape([pH, pW])}, dilation ${fmtShape([dH, dW])})`,
+    );
+  }
+  const OH = Math.floor((padded[0] - spanH - 1) / sH) + 1;
+  const OW = Math.floor((padded[1] - spanW - 1) / sW) + 1;
+  const params = [N, C, H, W, OC, KH, KW, OH, OW, sH, sW, pH, pW, dH, dW, groups];
+
+  // --- forward
+  const x4 = input.ndim === 3 ? unsqueeze(input, 0) : input;
+  const x = x4.contiguous();
+  const w = weight.contiguous();
+  const b = bias ? bias.contiguous() : null;
+  const dt = DTYPE_CODE[input.dtype];
+  const out = empty([N, OC, OH, OW], { dtype: input.dtype, device: input.device });
+  native.conv2dForward(out.handle, 0, x.handle, x.offset, w.handle, w.offset, b ? b.handle : null, b ? b.offset : 0, params, dt);
+
+  const res = record('conv2d', out, [x4, weight, bias], (g) => {
+    const gc = g.contiguous();
+    let gx: Tensor | null = null;
+    let gw: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (x4.requiresGrad) {
+      gx = empty(x4.shape, { dtype: input.dtype, device: input.device });
+      native.conv2dBackwardInput(gx.handle, 0, gc.handle, gc.offset, w.handle, w.offset, params, dt);
+    }
+    if (weight.requiresGrad) {
+      gw = empty(weight.shape, { dtype: weight.dtype, device: weight.device });
+      native.conv2dBackwardWeight(gw.handle, 0, gc.handle, gc.offset, x.handle, x.offset, params, dt);
+    }
+    if (bias && bias.requiresGrad) {
+      gb = empty([OC], { dtype: bias.dtype, device: bias.device });
+      native.conv2dBackwardBias(gb.handle, 0, gc.handle, gc.offset, params, dt);
+    }
+    return [gx, gw, gb];
+  });
+  return input.ndim === 3 ? squeeze(res, 0) : res;
+}

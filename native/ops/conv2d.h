@@ -1,0 +1,40 @@
+// 2-D convolution (PyTorch's cross-correlation) with stride, zero padding, dilation and groups:
+// forward and the three backward kernels. Each image and group is lowered to one GEMM through
+// im2col (skipped for 1x1, stride-1, unpadded kernels, whose input already is the column
+// matrix). Not here: Winograd/FFT, channels-last layouts.
+//
+// Dimension letters: N images, C input channels, H x W input size, OC output channels, KH x KW
+// kernel size, OH x OW output size, G groups (C and OC divisible by G).
+// Layouts: inp (N, C, H, W), weight (OC, C/G, KH, KW), bias (OC), out (N, OC, OH, OW).
+#pragma once
+#include <cstdint>
+
+namespace tensile {
+
+// Input row ih of output row oh and kernel row kh is oh * strideH - padH + kh * dilH; rows
+// outside [0, H) read as zero. OH and OW are given rather than derived, so that a caller can pad
+// the bottom/right edge by one more than the top/left (PyTorch's padding='same' with an even
+// dilated kernel): positions past the input are zeros however far they reach.
+struct Conv2dParams {
+  int64_t N, C, H, W, OC, KH, KW, OH, OW;
+  int64_t strideH, strideW, padH, padW, dilH, dilW, groups;
+};
+
+// out (N, OC, OH, OW) = conv(inp, weight) + bias; bias (OC) may be null.
+template <typename T>
+void conv2d_forward_cpu(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p);
+
+// Backward kernels overwrite their output (they do not accumulate).
+// dinp (N, C, H, W) = gradient of the input given dout (N, OC, OH, OW).
+template <typename T>
+void conv2d_backward_input_cpu(T* dinp, const T* dout, const T* weight, const Conv2dParams& p);
+
+// dweight (OC, C/G, KH, KW) = sum over images of dout x im2col(inp).
+template <typename T>
+void conv2d_backward_weight_cpu(T* dweight, const T* dout, const T* inp, const Conv2dParams& p);
+
+// dbias (OC) = dout summed over N, OH, OW.
+template <typename T>
+void conv2d_backward_bias_cpu(T* dbias, const T* dout, const Conv2dParams& p);
+
+}  // namespace tensile

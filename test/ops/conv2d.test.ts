@@ -1,0 +1,196 @@
+// conv2d: forward and all three backward kernels (float32) against the direct 7-loop JS
+// reference over stride, padding ('same' included), dilation, groups, depthwise, 1x1 and 5x5
+// kernels and odd sizes; float64 gradient checks; errors from the TS op and from the binding.
+import * as tn from '../../lib';
+import { Tensor } from '../../lib';
+import { native } from '../../lib/native';
+import { Conv2dOptions, conv2d } from '../../lib/ops/conv2d';
+import { expectClose, gradcheck, randLeaf } from '../helpers/gradcheck';
+import { randArray } from '../helpers/reference_gemm';
+import { RefConvGeometry, refConv2d, refConv2dBackward, refOutSize } from '../helpers/reference_conv2d';
+
+function rand32(shape: number[], seed: number): Tensor {
+  return tn.fromTypedArray(Float32Array.from(randArray(shape.reduce((a, b) => a * b, 1), seed)), shape);
+}
+
+function values(t: Tensor): Float64Array {
+  return Float64Array.from(t.data as Float32Array | Float64Array);
+}
+
+interface Case {
+  name: string;
+  x: number[];
+  w: number[];
+  bias: boolean;
+  opts: Conv2dOptions;
+  ref: Partial<RefConvGeometry>;
+}
+
+const cases: Case[] = [
+  { name: 'plain 3x3', x: [2, 3, 7, 9], w: [4, 3, 3, 3], bias: true, opts: {}, ref: {} },
+  { name: 'stride 2, padding 1, odd sizes', x: [3, 2, 11, 10], w: [5, 2, 3, 5], bias: true, opts: { stride: 2, padding: 1 }, ref: { stride: [2, 2], padding: [1, 1] } },
+  { name: 'dilation 2, padding 2', x: [2, 3, 9, 8], w: [4, 3, 3, 3], bias: false, opts: { dilation: 2, padding: 2 }, ref: { dilation: [2, 2], padding: [2, 2] } },
+  { name: 'groups 2', x: [2, 4, 8, 7], w: [6, 2, 3, 3], bias: true, opts: { groups: 2, padding: 1 }, ref: { groups: 2, padding: [1, 1] } },
+  { name: 'depthwise, stride 2', x: [2, 5, 9, 9], w: [5, 1, 3, 3], bias: true, opts: { groups: 5, stride: 2, padding: 1 }, ref: { groups: 5, stride: [2, 2], padding: [1, 1] } },
+  { name: 'depthwise with channel multiplier 2', x: [1, 3, 6, 6], w: [6, 1, 3, 3], bias: false, opts: { groups: 3 }, ref: { groups: 3 } },
+  { name: '1x1 (no im2col)', x: [3, 6, 5, 7], w: [7, 6, 1, 1], bias: true, opts: {}, ref: {} },
+  { name: '1x1 stride 2', x: [2, 6, 7, 7], w: [4, 6, 1, 1], bias: false, opts: { stride: 2 }, ref: { stride: [2, 2] } },
+  { name: '1x1 with padding', x: [1, 3, 4, 4], w: [2, 3, 1, 1], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
+  { name: '5x5, padding 2', x: [2, 3, 13, 13], w: [4, 3, 5, 5], bias: true, opts: { padding: 2 }, ref: { padding: [2, 2] } },
+  { name: '[h, w] pairs', x: [2, 3, 10, 9], w: [4, 3, 3, 2], bias: true, opts: { stride: [2, 1], padding: [0, 2], dilation: [1, 2] }, ref: { stride: [2, 1], padding: [0, 2], dilation: [1, 2] } },
+  { name: "padding 'same', odd kernel", x: [2, 2, 6, 7], w: [3, 2, 3, 3], bias: true, opts: { padding: 'same' }, ref: { padding: [1, 1], outSize: [6, 7] } },
+  { name: "padding 'same', even kernel (extra bottom/right)", x: [2, 2, 6, 7], w: [3, 2, 4, 2], bias: true, opts: { padding: 'same' }, ref: { padding: [1, 0], outSize: [6, 7] } },
+  { name: "padding 'same', even kernel dilated 2", x: [1, 2, 5, 6], w: [3, 2, 2, 2], bias: false, opts: { padding: 'same', dilation: 2 }, ref: { padding: [1, 1], dilation: [2, 2], outSize: [5, 6] } },
+  { name: "padding 'valid'", x: [1, 2, 5, 5], w: [2, 2, 3, 3], bias: true, opts: { padding: 'valid' }, ref: {} },
+  { name: 'kernel as large as the padded input', x: [1, 1, 3, 3], w: [1, 1, 5, 5], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
+  { name: 'more images than threads', x: [5, 3, 8, 8], w: [4, 3, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
+  { name: 'large: im2col in bands', x: [1, 64, 64, 64], w: [8, 64, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
+];
+
+function geometry(c: Case): RefConvGeometry {
+  return { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, ...c.ref };
+}
+
+describe('conv2d kernels (float32) against the direct 7-loop reference', () => {
+  test.each(cases.map((c) => [c.name, c] as [string, Case]))('%s', (_, c) => {
+    const x = rand32(c.x, 1).requiresGrad_();
+    const w = rand32(c.w, 2).requiresGrad_();
+    const b = c.bias ? rand32([c.w[0]], 3).requiresGrad_() : null;
+    const geo = geometry(c);
+    const [OH, OW] = refOutSize(c.x, c.w, geo);
+    const out = conv2d(x, w, b, c.opts);
+    expect(out.shape).toEqual([c.x[0], c.w[0], OH, OW]);
+    const xv = values(x);
+    const wv = values(w);
+    const tol = 1e-5 * Math.sqrt(c.w[1] * c.w[2] * c.w[3]);
+    expectClose(values(out), refConv2d(xv, c.x, wv, c.w, b ? values(b) : null, geo), tol, 1e-4, `${c.name}: forward`);
+
+    const g = rand32(out.shape, 4);
+    out.backward(g);
+    const ref = refConv2dBackward(values(g), xv, c.x, wv, c.w, geo);
+    const tolB = 1e-5 * Math.sqrt(c.x[0] * c.w[0] * OH * OW);
+    expectClose(values(x.grad!), ref.dx, tolB, 1e-4, `${c.name}: input gradient`);
+    expectClose(values(w.grad!), ref.dw, tolB, 1e-4, `${c.name}: weight gradient`);
+    if (b) expectClose(values(b.grad!), ref.db, tolB, 1e-4, `${c.name}: bias gradient`);
+  });
+
+  test('unbatched [C, H, W] input gives [OC, OH, OW] and a gradient of the input shape', () => {
+    const x = rand32([3, 7, 8], 5).requiresGrad_();
+    const w = rand32([4, 3, 3, 3], 6);
+    const out = conv2d(x, w, null, { padding: 1, stride: 2 });
+    expect(out.shape).toEqual([4, 4, 4]);
+    const geo: RefConvGeometry = { stride: [2, 2], padding: [1, 1], dilation: [1, 1], groups: 1 };
+    expectClose(values(out), refConv2d(values(x), [1, 3, 7, 8], values(w), [4, 3, 3, 3], null, geo), 1e-5, 1e-4, 'unbatched');
+    out.sum().backward();
+    expect(x.grad!.shape).toEqual([3, 7, 8]);
+  });
+
+  test('non-contiguous input and weight are read correctly', () => {
+    const xt = rand32([2, 9, 3, 8], 7); // permuted to [2, 3, 9, 8]
+    const x = xt.permute(0, 2, 1, 3);
+    const w = rand32([3, 3, 4, 4], 8).narrow(3, 1, 3); // [3, 3, 4, 3], row stride 4
+    const geo: RefConvGeometry = { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 };
+    expectClose(values(conv2d(x, w, null, { padding: 1 })), refConv2d(values(x.contiguous()), [2, 3, 9, 8], values(w.contiguous()), [3, 3, 4, 3], null, geo), 1e-5, 1e-4, 'strided');
+  });
+
+  test('float64 forward matches the reference to double precision', () => {
+    const x = randLeaf([2, 4, 9, 8], 9);
+    const w = randLeaf([6, 2, 3, 3], 10);
+    const b = randLeaf([6], 11);
+    const geo: RefConvGeometry = { stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 2 };
+    const out = conv2d(x, w, b, { stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 2 });
+    expectClose(values(out), refConv2d(values(x), x.shape, values(w), w.shape, values(b), geo), 1e-12, 1e-12, 'float64');
+  });
+});
+
+describe('conv2d gradients (float64 central differences)', () => {
+  const configs: [string, number[], number[], boolean, Conv2dOptions][] = [
+    ['padding 1, 3x2 kernel', [2, 2, 5, 4], [3, 2, 3, 2], true, { padding: 1 }],
+    ['stride 2, padding [1, 0]', [1, 2, 7, 6], [2, 2, 3, 3], true, { stride: 2, padding: [1, 0] }],
+    ['dilation 2', [1, 2, 7, 7], [2, 2, 2, 3], false, { dilation: 2, padding: 1 }],
+    ['groups 2, stride 2', [2, 4, 5, 5], [4, 2, 3, 3], true, { groups: 2, stride: 2, padding: 1 }],
+    ['depthwise', [1, 3, 6, 5], [3, 1, 3, 3], true, { groups: 3, padding: 1 }],
+    ["'same' with an even kernel", [1, 2, 5, 6], [2, 2, 2, 3], true, { padding: 'same' }],
+    ['1x1', [2, 3, 4, 3], [2, 3, 1, 1], true, {}],
+    ['unbatched', [2, 5, 5], [3, 2, 3, 3], true, { stride: [1, 2] }],
+  ];
+  test.each(configs)('%s: input %j weight %j bias %s', (_, xs, ws, withBias, opts) => {
+    const inputs = [randLeaf(xs, 1), randLeaf(ws, 2)];
+    if (withBias) inputs.push(randLeaf([ws[0]], 3));
+    gradcheck((x, w, b) => conv2d(x, w, b ?? null, opts), inputs);
+  });
+});
+
+describe('conv2d errors', () => {
+  const x = (shape: number[], dtype: tn.DType = 'float32') => tn.zeros(shape, { dtype });
+
+  test('channel mismatch, with and without groups', () => {
+    expect(() => conv2d(x([20, 3, 28, 28]), x([10, 1, 3, 3]))).toThrow(tn.ShapeError);
+    expect(() => conv2d(x([20, 3, 28, 28]), x([10, 1, 3, 3]))).toThrow('conv2d: input [20, 3, 28, 28] has 3 channels but weight [10, 1, 3, 3] expects 1');
+    expect(() => conv2d(x([2, 4, 5, 5]), x([6, 1, 3, 3]), null, { groups: 2 })).toThrow('conv2d: input [2, 4, 5, 5] has 4 channels but weight [6, 1, 3, 3] expects 2 (1 per group x groups=2)');
+    expect(() => conv2d(x([3, 5, 5]), x([6, 2, 3, 3]))).toThrow('conv2d: input [3, 5, 5] has 3 channels but weight [6, 2, 3, 3] expects 2');
+  });
+
+  test('channels not divisible by groups', () => {
+    expect(() => conv2d(x([1, 3, 8, 8]), x([4, 1, 3, 3]), null, { groups: 2 })).toThrow('conv2d: input [1, 3, 8, 8] has 3 channels, which is not divisible by groups=2');
+    expect(() => conv2d(x([1, 4, 8, 8]), x([5, 2, 3, 3]), null, { groups: 2 })).toThrow('conv2d: weight [5, 2, 3, 3] has 5 output channels, which is not divisible by groups=2');
+  });
+
+  test('ranks of weight and input', () => {
+    expect(() => conv2d(x([1, 3, 8, 8]), x([10, 3, 3]))).toThrow('conv2d: weight must be 4-D [out_channels, in_channels/groups, kH, kW] but got [10, 3, 3]');
+    expect(() => conv2d(x([8, 8]), x([1, 1, 3, 3]))).toThrow('conv2d: expected 3-D (unbatched) or 4-D (batched) input but got [8, 8]');
+    expect(() => conv2d(x([1, 1, 2, 8, 8]), x([1, 1, 3, 3]))).toThrow(tn.ShapeError);
+  });
+
+  test('kernel larger than the padded input', () => {
+    expect(() => conv2d(x([1, 1, 4, 4]), x([1, 1, 5, 5]))).toThrow(tn.ShapeError);
+    expect(() => conv2d(x([1, 1, 4, 4]), x([1, 1, 5, 5]))).toThrow('conv2d: the (dilated) kernel [5, 5] is larger than the padded input [4, 4] (input [1, 1, 4, 4], weight [1, 1, 5, 5], padding [0, 0], dilation [1, 1])');
+    expect(() => conv2d(x([1, 1, 5, 5]), x([1, 1, 3, 3]), null, { dilation: 3 })).toThrow('conv2d: the (dilated) kernel [7, 7] is larger than the padded input [5, 5]');
+    expect(() => conv2d(x([1, 1, 5, 5]), x([1, 1, 3, 3]), null, { dilation: 3, padding: 1 })).not.toThrow();
+  });
+
+  test('bias shape', () => {
+    expect(() => conv2d(x([1, 3, 8, 8]), x([10, 3, 3, 3]), x([5]))).toThrow(tn.ShapeError);
+    expect(() => conv2d(x([1, 3, 8, 8]), x([10, 3, 3, 3]), x([5]))).toThrow('conv2d: bias [5] does not match weight [10, 3, 3, 3]; expected [10]');
+    expect(() => conv2d(x([1, 3, 8, 8]), x([10, 3, 3, 3]), x([10, 1]))).toThrow('conv2d: bias [10, 1] does not match weight [10, 3, 3, 3]; expected [10]');
+  });
+
+  test('stride, dilation, padding and groups values', () => {
+    const call = (opts: Conv2dOptions) => () => conv2d(x([1, 1, 8, 8]), x([1, 1, 3, 3]), null, opts);
+    expect(call({ stride: 0 })).toThrow(tn.ValueError);
+    expect(call({ stride: 0 })).toThrow('conv2d: stride must be positive but got [0, 0]');
+    expect(call({ stride: [1, -1] })).toThrow('conv2d: stride must be positive but got [1, -1]');
+    expect(call({ dilation: 0 })).toThrow('conv2d: dilation must be positive but got [0, 0]');
+    expect(call({ stride: 1.5 })).toThrow('conv2d: stride must be an integer or a pair of integers [h, w] but got 1.5');
+    expect(call({ stride: [1, 2, 3] as unknown as [number, number] })).toThrow(tn.ValueError);
+    expect(call({ padding: -1 })).toThrow('conv2d: padding must be non-negative but got [-1, -1]');
+    expect(call({ padding: 'full' as 'same' })).toThrow("conv2d: padding must be 'valid', 'same', an integer or a pair of integers but got 'full'");
+    expect(call({ padding: 'same', stride: 2 })).toThrow("conv2d: padding='same' is not supported for strided convolutions (stride [2, 2])");
+    expect(call({ groups: 0 })).toThrow('conv2d: groups must be a positive integer but got 0');
+    expect(call({ groups: 1.5 })).toThrow(tn.ValueError);
+  });
+
+  test('dtypes', () => {
+    expect(() => conv2d(x([1, 1, 5, 5], 'int64'), x([1, 1, 3, 3], 'int64'))).toThrow(tn.DTypeError);
+    expect(() => conv2d(x([1, 1, 5, 5], 'int64'), x([1, 1, 3, 3], 'int64'))).toThrow('conv2d: expected a float32 or float64 input but got int64');
+    expect(() => conv2d(x([1, 1, 5, 5]), x([1, 1, 3, 3], 'float64'))).toThrow('conv2d: input (float32) and weight (float64) must have the same dtype');
+    expect(() => conv2d(x([1, 1, 5, 5]), x([1, 1, 3, 3]), x([1], 'float64'))).toThrow(tn.DTypeError);
+  });
+
+  test('the binding checks the geometry and every extent', () => {
+    const xi = x([1, 2, 5, 5]);
+    const w = x([3, 2, 3, 3]);
+    const out = x([1, 3, 3, 3]);
+    const params = [1, 2, 5, 5, 3, 3, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1];
+    const fwd = (p: number[], o: Tensor = out, xx: Tensor = xi) => () => native.conv2dForward(o.handle, 0, xx.handle, 0, w.handle, 0, null, 0, p, 0);
+    expect(fwd(params)).not.toThrow();
+    expect(fwd(params.slice(0, 15))).toThrow(tn.ValueError);
+    expect(fwd([1, 2, 5, 5, 3, 3, 3, 5, 3, 1, 1, 0, 0, 1, 1, 1])).toThrow('conv2d: output height 5 does not follow from input 5, padding 0, dilation 1, kernel 3 and stride 1');
+    expect(fwd([1, 2, 5, 5, 3, 3, 3, 3, 3, 0, 1, 0, 0, 1, 1, 1])).toThrow(tn.ValueError);
+    expect(fwd([1, 2, 5, 5, 3, 3, 3, 3, 3, 1, 1, 0, 0, 1, 1, 2])).toThrow('conv2d: groups=2 must divide both the input channels 2 and the output channels 3');
+    expect(fwd(params, x([1, 3, 3, 2]))).toThrow(tn.IndexError);
+    expect(fwd(params, out, x([1, 2, 5, 4]))).toThrow('conv2d: input needs 50 elements from offset 0 but its storage holds 40');
+    expect(() => native.conv2dBackwardBias(x([2]).handle, 0, out.handle, 0, params, 0)).toThrow('conv2d: bias gradient needs 3 elements from offset 0 but its storage holds 2');
+    expect(() => native.conv2dBackwardWeight(w.handle, 0, out.handle, 0, xi.handle, 0, params, 2)).toThrow(tn.DTypeError);
+  });
+});
