@@ -139,8 +139,20 @@ export interface NativeBinding
     LossBinding,
     OptimBinding {}
 
+/** The package root: the nearest folder above this file holding tensile's package.json. */
+function packageRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    try {
+      if (require(path.join(dir, 'package.json')).name === 'tensile') return dir;
+    } catch {
+      // not here; keep walking up
+    }
+    if (path.dirname(dir) === dir) return path.join(__dirname, '..');
+  }
+}
+
 function load(): NativeBinding {
-  const root = path.join(__dirname, '..');
+  const root = packageRoot();
   const errors: string[] = [];
   // TENSILE_NATIVE names an explicit .node (tests of other builds, side-by-side builds).
   const explicit = process.env.TENSILE_NATIVE;
