@@ -37,7 +37,8 @@ export interface OptimizerLike {
 }
 
 export interface SchedulerLike {
-  step(metric?: number): void;
+  /** Called with no argument; a ReduceLROnPlateau gets the epoch's validation (or train) loss. */
+  step(...args: never[]): unknown;
   stateDict?(): unknown;
   loadStateDict?(sd: never): void;
 }
