@@ -27,6 +27,9 @@ export type Collated<S> = S extends Tensor
 /** One tensor holding a copy of `data` (one allocation, one native copy). */
 export function wrapArray(data: AnyArray, shape: number[], dtype: DType): Tensor {
   const t = empty(shape, { dtype });
+  // N-API cannot see the memory of a SharedArrayBuffer (the addon's write would read a null
+  // pointer), so shared data is copied out first.
+  if (data.buffer instanceof SharedArrayBuffer) data = data.slice() as AnyArray;
   if (data.length) native.write(t.handle, 0, data);
   return t;
 }
