@@ -43,7 +43,9 @@ export class Progress {
     const now = Date.now();
     if (now - this.lastDraw < REDRAW_MS && s.batch !== s.total) return;
     this.lastDraw = now;
-    this.out.write(`\r${this.fit(formatBar(label, s, this.out.columns ?? 100))}\x1b[K`);
+    const columns = this.columns();
+    const line = formatBar(label, s, columns);
+    this.out.write(`\r${line.length >= columns ? line.slice(0, columns - 1) : line}\x1b[K`);
     this.drawn = true;
   }
 
@@ -55,9 +57,10 @@ export class Progress {
     this.out.write(text + '\n');
   }
 
-  private fit(s: string): string {
-    const cols = (this.out.columns ?? 100) - 1;
-    return s.length > cols ? s.slice(0, cols) : s;
+  /** The terminal's width; a pseudo-terminal may report 0, which means unknown. */
+  private columns(): number {
+    const c = this.out.columns;
+    return typeof c === 'number' && c > 0 ? c : 80;
   }
 }
 
@@ -69,7 +72,9 @@ export function formatBar(label: string, s: BatchStatus, columns = 100): string 
   const count = `${String(s.batch).padStart(String(s.total).length)}/${s.total}`;
   const eta = s.batch > 0 ? (s.seconds / s.batch) * (s.total - s.batch) : 0;
   const etaText = `  ETA ${fmtDuration(eta)}`;
-  const width = Math.max(10, Math.min(30, columns - label.length - count.length - tail.length - etaText.length - 6));
+  // the bar takes what the line leaves (at most 30), and goes when under 8 columns are left
+  const width = Math.min(30, columns - 1 - (label.length + count.length + tail.length + etaText.length + 4));
+  if (width < 8) return `${label} ${count}${tail}${etaText}`;
   const filled = Math.min(width, Math.floor((s.batch / Math.max(1, s.total)) * width));
   const bar = '='.repeat(filled) + (filled < width ? '>' : '') + ' '.repeat(Math.max(0, width - filled - 1));
   return `${label} [${bar}] ${count}${tail}${etaText}`;

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tn from '../../lib';
-import { ConfusionMatrix, History, renderLearningCurves, formatBar } from '../../lib/train';
+import { ConfusionMatrix, History, Progress, renderLearningCurves, formatBar } from '../../lib/train';
 import { classificationLabels } from '../../lib/train/metrics';
 import { niceScale } from '../../lib/train/chart_svg';
 import { fmtDuration, fmtCount } from '../../lib/train/progress';
@@ -154,10 +154,27 @@ describe('learning-curve SVG', () => {
 });
 
 describe('progress formatting', () => {
+  test('a terminal that reports 0 columns (a bare pty) gets the full line, not one cut short', () => {
+    const out: string[] = [];
+    const p = new Progress({ isTTY: true, columns: 0, write: (s: string) => out.push(s) }, 'auto');
+    p.batch('epoch 1/2', { batch: 200, total: 200, samples: 4000, seconds: 1, runningLoss: 1.8955 });
+    expect(out[0]).toMatch(/^\repoch 1\/2 \[=+\] 200\/200  4,000 samples\/s  loss 1\.8955  ETA 0:00\x1b\[K$/);
+    p.line('summary');
+    expect(out.slice(1)).toEqual(['\r\x1b[K', 'summary\n']);
+    const quiet: string[] = [];
+    new Progress({ isTTY: false, write: (s: string) => quiet.push(s) }).batch('e', { batch: 1, total: 2, samples: 1, seconds: 1, runningLoss: 1 });
+    expect(quiet).toEqual([]);
+  });
+
   test('the bar shows batch i/n, samples/s, running loss and ETA', () => {
     const s = formatBar('epoch 2/5', { batch: 1500, total: 3000, samples: 30000, seconds: 6, runningLoss: 0.48213 }, 120);
     expect(s).toMatch(/^epoch 2\/5 \[=+>\s+\] 1500\/3000  5,000 samples\/s  loss 0\.4821  ETA 0:06$/);
     expect(formatBar('e', { batch: 7, total: null, samples: 70, seconds: 2, runningLoss: 1 })).toBe('e 7  35 samples/s  loss 1.0000  0:02');
+    // a narrow terminal drops the bar before anything else; every line fits its width
+    expect(formatBar('epoch 2/5', { batch: 1500, total: 3000, samples: 30000, seconds: 6, runningLoss: 0.5 }, 66)).toBe('epoch 2/5 1500/3000  5,000 samples/s  loss 0.5000  ETA 0:06');
+    for (const cols of [60, 80, 100, 200]) {
+      expect(formatBar('epoch 2/5', { batch: 7, total: 3000, samples: 140, seconds: 0.1, runningLoss: 2.3 }, cols).length).toBeLessThan(Math.max(cols, 62));
+    }
     expect(fmtDuration(3725)).toBe('1:02:05');
     expect(fmtCount(1234567)).toBe('1,234,567');
   });
