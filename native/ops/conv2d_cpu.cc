@@ -35,6 +35,17 @@ struct Geometry {
   size_t colElems(const Conv2dParams& p) const { return direct ? 1 : size_t(std::max<int64_t>(1, Kg * bandRows * p.OW)); }
 };
 
+// Copies n elements inline: rows here are short (a dozen elements), where a libc memcpy call
+// per row costs more than the copy itself.
+template <typename T>
+inline void copy_row(T* __restrict d, const T* __restrict s, int64_t n) {
+  int64_t t = 0;
+  for (; t + 8 <= n; t += 8) std::memcpy(d + t, s + t, 8 * sizeof(T));
+#pragma GCC unroll 8
+  for (int l = 0; l < 8; l++)  // a constant trip count: GCC would turn `t < n` into a memmove call
+    if (t + l < n) d[t + l] = s[t + l];
+}
+
 // Columns [ow_lo, ow_hi) of an output row whose input column ow * strideW + off lies in [0, W).
 inline void valid_cols(const Conv2dParams& p, int64_t off, int64_t& lo, int64_t& hi) {
   lo = std::min(p.OW, ceil_div_pos(-off, p.strideW));
@@ -64,7 +75,7 @@ void im2col(T* col, const T* x, const Conv2dParams& p, int64_t Cg, int64_t oh0, 
           }
           const T* xr = xc + ih * p.W;  // input column of output column ow: ow * strideW + off
           std::fill(r, r + lo, T(0));
-          if (p.strideW == 1) std::memcpy(r + lo, xr + lo + off, size_t(hi - lo) * sizeof(T));
+          if (p.strideW == 1) copy_row(r + lo, xr + lo + off, hi - lo);
           else
             for (int64_t ow = lo; ow < hi; ow++) r[ow] = xr[ow * p.strideW + off];
           std::fill(r + hi, r + p.OW, T(0));
@@ -219,12 +230,16 @@ void conv2d_backward_bias_cpu(T* dbias, const T* dout, const Conv2dParams& p) {
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, p.N * P));
   parallel_for(p.OC, grain, [&](int64_t o0, int64_t o1) {
     for (int64_t oc = o0; oc < o1; oc++) {
-      double acc = 0;
+      // Eight independent partial sums: one chain of dependent adds would be latency-bound.
+      double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       for (int64_t n = 0; n < p.N; n++) {
         const T* go = dout + (n * p.OC + oc) * P;
-        for (int64_t i = 0; i < P; i++) acc += double(go[i]);
+        int64_t i = 0;
+        for (; i + 8 <= P; i += 8)
+          for (int l = 0; l < 8; l++) acc[l] += double(go[i + l]);
+        for (; i < P; i++) acc[0] += double(go[i]);
       }
-      dbias[oc] = T(acc);
+      dbias[oc] = T(((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])));
     }
   });
 }

@@ -49,18 +49,24 @@ inline __attribute__((always_inline)) void micro_tile(int64_t kc, const T* __res
     for (int j = 0; j < NV; j++) std::memcpy(&bv[j], b + k * NR + j * VW, sizeof(V));
 #pragma GCC unroll 32
     for (int i = 0; i < MR; i++) {
-      V av = V{} + a[k * MR + i];  // broadcast
+      // Broadcast. Spelt `s - 0` because s - 0 == s for every s (it folds away), while `0 + s`
+      // costs a real add (0 + -0 is not -0).
+      const V av = a[k * MR + i] - V{};
 #pragma GCC unroll 8
       for (int j = 0; j < NV; j++) acc[i][j] += av * bv[j];
     }
   }
 
-  if (m == MR && n == NR) {
+  // Write-back: whole vectors where the tile's columns allow, the ragged right edge lane by lane;
+  // rows past m (padding of the A panel) are dropped.
 #pragma GCC unroll 32
-    for (int i = 0; i < MR; i++)
+  for (int i = 0; i < MR; i++) {
+    if (i >= m) continue;
+    T* row = c + i * ldc;
 #pragma GCC unroll 8
-      for (int j = 0; j < NV; j++) {
-        T* p = c + i * ldc + j * VW;
+    for (int j = 0; j < NV; j++) {
+      T* p = row + j * VW;
+      if ((j + 1) * VW <= n) {
         V r = acc[i][j] * alpha;
         if (beta != T(0)) {
           V old;
@@ -68,18 +74,13 @@ inline __attribute__((always_inline)) void micro_tile(int64_t kc, const T* __res
           r += old * beta;
         }
         std::memcpy(p, &r, sizeof(V));
+      } else if (j * VW < n) {
+        T lanes[VW];
+        std::memcpy(lanes, &acc[i][j], sizeof(V));
+        for (int l = 0; l < n - j * VW; l++) p[l] = beta == T(0) ? alpha * lanes[l] : alpha * lanes[l] + beta * p[l];
       }
-    return;
-  }
-  // Edge tile: spill the registers and write the valid corner element by element.
-  alignas(64) T tmp[MR * NR];
-  for (int i = 0; i < MR; i++)
-    for (int j = 0; j < NV; j++) std::memcpy(tmp + i * NR + j * VW, &acc[i][j], sizeof(V));
-  for (int i = 0; i < m; i++)
-    for (int j = 0; j < n; j++) {
-      T r = alpha * tmp[i * NR + j];
-      c[i * ldc + j] = beta == T(0) ? r : r + beta * c[i * ldc + j];
     }
+  }
 }
 
 // The variants. Tile shapes: 12 (AVX-512) or 6 (AVX2) accumulator rows of two vectors each, which
@@ -105,10 +106,84 @@ void micro_f64_base(TENSILE_MICRO_ARGS(double)) { micro_tile<double, 4, 2, 2>(TE
 #undef TENSILE_MICRO_ARGS
 #undef TENSILE_MICRO_PASS
 
+// ---------------------------------------------------------------------------------------------
+// dot-product kernel for skinny products
+
+// When op(A) = A and op(B) = B^T, rows of both are contiguous in k and C(i, j) is the dot product
+// of row i of A with row j of B. For small M or N, where most of an MR x NR tile would be padding,
+// blocks of 2 x 4 dot products (eight vector accumulators) beat packing. Computes, for rows
+// [i0, i1) and columns [j0, j1) of C: c = alpha * dot + beta * c (beta == 0: c is not read).
+template <typename T>
+using DotKernel = void (*)(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, T alpha, const T* A, int64_t lda,
+                           const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+template <typename T, int VW>
+inline __attribute__((always_inline)) void dot_blocks(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, T alpha,
+                                                      const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C,
+                                                      int64_t ldc) {
+  typedef typename VecOf<T, VW>::type V;
+  constexpr int BI = 2, BJ = 4;
+  for (int64_t i = i0; i < i1; i += BI) {
+    const T* a[BI];
+    for (int r = 0; r < BI; r++) a[r] = A + std::min(i + r, i1 - 1) * lda;  // edge: repeat the last row
+    for (int64_t j = j0; j < j1; j += BJ) {
+      const T* b[BJ];
+      for (int q = 0; q < BJ; q++) b[q] = B + std::min(j + q, j1 - 1) * ldb;
+      V acc[BI][BJ];
+#pragma GCC unroll 8
+      for (int r = 0; r < BI; r++)
+#pragma GCC unroll 8
+        for (int q = 0; q < BJ; q++) acc[r][q] = V{};
+      int64_t k = 0;
+      for (; k + VW <= K; k += VW) {
+        V av[BI], bv[BJ];
+#pragma GCC unroll 8
+        for (int r = 0; r < BI; r++) std::memcpy(&av[r], a[r] + k, sizeof(V));
+#pragma GCC unroll 8
+        for (int q = 0; q < BJ; q++) std::memcpy(&bv[q], b[q] + k, sizeof(V));
+#pragma GCC unroll 8
+        for (int r = 0; r < BI; r++)
+#pragma GCC unroll 8
+          for (int q = 0; q < BJ; q++) acc[r][q] += av[r] * bv[q];
+      }
+      // Spill with constant indices (keeps acc in registers above), then reduce the lanes.
+      T lanes[BI][BJ][VW];
+#pragma GCC unroll 8
+      for (int r = 0; r < BI; r++)
+#pragma GCC unroll 8
+        for (int q = 0; q < BJ; q++) std::memcpy(lanes[r][q], &acc[r][q], sizeof(V));
+      for (int r = 0; r < BI && i + r < i1; r++)
+        for (int q = 0; q < BJ && j + q < j1; q++) {
+          T sum = 0;
+          for (int l = 0; l < VW; l++) sum += lanes[r][q][l];
+          for (int64_t t = k; t < K; t++) sum += a[r][t] * b[q][t];
+          T* cp = C + (i + r) * ldc + j + q;
+          *cp = beta == T(0) ? alpha * sum : alpha * sum + beta * *cp;
+        }
+    }
+  }
+}
+
+#define TENSILE_DOT_ARGS(T)                                                                                   \
+  int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, T alpha, const T *A, int64_t lda, const T *B, \
+      int64_t ldb, T beta, T *C, int64_t ldc
+#define TENSILE_DOT_PASS i0, i1, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc
+
+__attribute__((target("avx512f,avx2,fma"))) void dot_f32_avx512(TENSILE_DOT_ARGS(float)) { dot_blocks<float, 16>(TENSILE_DOT_PASS); }
+__attribute__((target("avx512f,avx2,fma"))) void dot_f64_avx512(TENSILE_DOT_ARGS(double)) { dot_blocks<double, 8>(TENSILE_DOT_PASS); }
+__attribute__((target("avx2,fma"))) void dot_f32_avx2(TENSILE_DOT_ARGS(float)) { dot_blocks<float, 8>(TENSILE_DOT_PASS); }
+__attribute__((target("avx2,fma"))) void dot_f64_avx2(TENSILE_DOT_ARGS(double)) { dot_blocks<double, 4>(TENSILE_DOT_PASS); }
+void dot_f32_base(TENSILE_DOT_ARGS(float)) { dot_blocks<float, 4>(TENSILE_DOT_PASS); }
+void dot_f64_base(TENSILE_DOT_ARGS(double)) { dot_blocks<double, 2>(TENSILE_DOT_PASS); }
+
+#undef TENSILE_DOT_ARGS
+#undef TENSILE_DOT_PASS
+
 template <typename T>
 struct Kernel {
   int mr, nr;
   MicroKernel<T> fn;
+  DotKernel<T> dot;
 };
 
 struct KernelSet {
@@ -121,9 +196,9 @@ struct KernelSet {
 // benchmarks use it to exercise the lesser variants on a big machine).
 KernelSet pick_kernels() {
   static const KernelSet sets[] = {
-      {{4, 8, micro_f32_base}, {4, 4, micro_f64_base}, "baseline"},
-      {{6, 16, micro_f32_avx2}, {6, 8, micro_f64_avx2}, "avx2"},
-      {{12, 32, micro_f32_avx512}, {12, 16, micro_f64_avx512}, "avx512"},
+      {{4, 8, micro_f32_base, dot_f32_base}, {4, 4, micro_f64_base, dot_f64_base}, "baseline"},
+      {{6, 16, micro_f32_avx2, dot_f32_avx2}, {6, 8, micro_f64_avx2, dot_f64_avx2}, "avx2"},
+      {{12, 32, micro_f32_avx512, dot_f32_avx512}, {12, 16, micro_f64_avx512, dot_f64_avx512}, "avx512"},
   };
   __builtin_cpu_init();
   int level = 0;
@@ -152,6 +227,17 @@ const Kernel<double>& kernel_for<double>() { return kernels().f64; }
 // ---------------------------------------------------------------------------------------------
 // packing
 
+// Copies n elements inline: rows here are short (a dozen elements), where a libc memcpy call
+// per row costs more than the copy itself.
+template <typename T>
+inline void copy_row(T* __restrict d, const T* __restrict s, int64_t n) {
+  int64_t t = 0;
+  for (; t + 8 <= n; t += 8) std::memcpy(d + t, s + t, 8 * sizeof(T));
+#pragma GCC unroll 8
+  for (int l = 0; l < 8; l++)  // a constant trip count: GCC would turn `t < n` into a memmove call
+    if (t + l < n) d[t + l] = s[t + l];
+}
+
 // Rows [i0, i0 + mc) and columns [p0, p0 + kc) of op(A) into ceil(mc / mr) micro-panels of
 // (kc, mr), rows past mc zero-filled: dst[(ip / mr) * mr * kc + k * mr + r].
 template <typename T>
@@ -159,6 +245,7 @@ void pack_a(T* dst, bool transA, const T* A, int64_t lda, int64_t i0, int64_t mc
   for (int64_t ip = 0; ip < mc; ip += mr) {
     int64_t m = std::min<int64_t>(mr, mc - ip);
     T* d = dst + ip * kc;
+    if (m < mr) std::fill(d, d + kc * mr, T(0));  // rows past the matrix stay zero
     if (!transA) {
       for (int64_t r = 0; r < m; r++) {
         const T* src = A + (i0 + ip + r) * lda + p0;
@@ -170,9 +257,6 @@ void pack_a(T* dst, bool transA, const T* A, int64_t lda, int64_t i0, int64_t mc
         for (int64_t r = 0; r < m; r++) d[k * mr + r] = src[r];
       }
     }
-    if (m < mr)
-      for (int64_t k = 0; k < kc; k++)
-        for (int64_t r = m; r < mr; r++) d[k * mr + r] = T(0);
   }
 }
 
@@ -189,17 +273,18 @@ void pack_b(T* dst, bool transB, const T* B, int64_t ldb, int64_t p0, int64_t kc
       for (int64_t k = 0; k < kc; k++) {
         const T* src = B + (p0 + k) * ldb + j0 + jp;
         T* dk = d + k * nr;
-        for (int64_t j = 0; j < n; j++) dk[j] = src[j];
+        copy_row(dk, src, n);
         for (int64_t j = n; j < nr; j++) dk[j] = T(0);
       }
     } else {
-      for (int64_t j = 0; j < n; j++) {
-        const T* src = B + (j0 + jp + j) * ldb + p0;
-        for (int64_t k = 0; k < kc; k++) d[k * nr + j] = src[k];
+      // Row k of the panel gathers element k of n rows of B: n sequential read streams, one
+      // contiguous write per k (scattering each B row instead costs a cache line per element).
+      const T* src = B + (j0 + jp) * ldb + p0;
+      for (int64_t k = 0; k < kc; k++) {
+        T* dk = d + k * nr;
+        for (int64_t j = 0; j < n; j++) dk[j] = src[j * ldb + k];
+        for (int64_t j = n; j < nr; j++) dk[j] = T(0);
       }
-      if (n < nr)
-        for (int64_t k = 0; k < kc; k++)
-          for (int64_t j = n; j < nr; j++) d[k * nr + j] = T(0);
     }
   }
 }
@@ -323,6 +408,20 @@ void gemm_cpu(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) return scale_c(M, N, beta, C, ldc);
   if (M * N * K <= kNaiveWork) return gemm_naive_cpu(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const Kernel<T>& kr = kernel_for<T>();
+  if (!transA && transB && K >= 32 && (2 * N < kr.nr || 2 * M < kr.mr)) {
+    // Skinny A * B^T (linear with few outputs, conv weight gradients): direct dot products,
+    // split over the longer of M and N.
+    const bool byRows = M >= N;
+    const int64_t n = byRows ? M : N;
+    const int64_t other = byRows ? N : M;
+    auto run = [&](int64_t s0, int64_t s1) {
+      if (byRows) kr.dot(s0, s1, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      else kr.dot(0, M, s0, s1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    };
+    if (M * N * K < kParallelWork) return run(0, n);
+    return parallel_for(n, std::max<int64_t>(4, kParallelWork / std::max<int64_t>(1, other * K)), run);
+  }
   gemm_blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

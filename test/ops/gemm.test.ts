@@ -92,6 +92,13 @@ describe('native gemm (float32) against the JS reference', () => {
     checkGemm(true, false, 301, 257, 129);
   });
 
+  test('skinny A @ B^T products (the dot-product path) in every shape around its thresholds', () => {
+    for (const [M, N, K] of [[20, 10, 500], [10, 9, 676], [3, 200, 70], [200, 3, 70], [1, 1, 33], [5, 15, 31], [5, 15, 32], [33, 7, 129]]) {
+      checkGemm(false, true, M, N, K, { pad: 1, seed: M + N + K });
+      checkGemm(false, true, M, N, K, { alpha: 0.5, beta: 2, seed: M * N });
+    }
+  });
+
   test('K = 0 scales C by beta (zero when beta is 0, even over NaN); M = 0 or N = 0 is a no-op', () => {
     checkGemm(false, false, 4, 5, 0);
     checkGemm(false, false, 4, 5, 0, { beta: 0.5 });
@@ -149,8 +156,7 @@ describe('native gemm (float32) against the JS reference', () => {
       const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
       let worst = 0;
       for (const [dt, Arr] of [[0, Float32Array], [1, Float64Array]]) {
-        for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
-          const [M, N, K] = [37, 70, 45];
+        for (const [ta, tb, M, N, K] of [[false, false, 37, 70, 45], [true, false, 37, 70, 45], [false, true, 37, 70, 45], [true, true, 37, 70, 45], [false, true, 37, 3, 45], [false, true, 1, 40, 64]]) {
           const A = Arr.from({ length: M * K }, rnd), B = Arr.from({ length: K * N }, rnd);
           const size = Arr.BYTES_PER_ELEMENT;
           const ha = n.alloc(A.length * size, 0), hb = n.alloc(B.length * size, 0), hc = n.alloc(M * N * size, 0);
@@ -248,6 +254,14 @@ describe('matmul, mm, bmm: shapes and values (float32)', () => {
     const out = bmm(x, y);
     expect(out.shape).toEqual([3, 7, 2]);
     expectClose(values(out), refMatmul(dense(x), dense(y)).data, 1e-5, 1e-4, 'bmm');
+  });
+
+  test('Tensor.matmul and tn.matmul are this matmul', () => {
+    const a = rand32([2, 3], 12);
+    const b = rand32([3, 2], 13);
+    const ref = refMatmul(dense(a), dense(b)).data;
+    expectClose(values(a.matmul(b)), ref, 1e-6, 1e-5, 'Tensor.matmul');
+    expectClose(values(tn.matmul(a, b)), ref, 1e-6, 1e-5, 'tn.matmul');
   });
 
   test('float32 backward of a batch-broadcast matmul matches the reference products', () => {
