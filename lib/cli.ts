@@ -274,7 +274,7 @@ async function train(args: string[]): Promise<number> {
         : new optim.AdamW(params, { lr, weightDecay });
 
   const optText = optimizerName === 'sgd' ? `SGD lr ${lr} momentum ${momentum}` : `${optimizerName === 'adam' ? 'Adam' : 'AdamW'} lr ${lr}`;
-  log(`tensile train: ${model} model (${fmtCount(countParams(net))} parameters), ${optText}${weightDecay ? ` weight decay ${weightDecay}` : ''}, batch ${batchSize}, ${epochs} epoch${epochs === 1 ? '' : 's'}, seed ${seed}, ${tn.getNumThreads()} threads, ${device}`);
+  log(`tensile train: ${model} model (${fmtCount(countParams(net))} parameters), ${optText}${weightDecay ? ` weight decay ${weightDecay}` : ''}, batch ${batchSize}, ${epochs} epoch${epochs === 1 ? '' : 's'}, seed ${seed}, ${tn.getNumThreads()} thread${tn.getNumThreads() === 1 ? '' : 's'}, ${device}`);
   log(`data: FashionMNIST ${dataDir ? `from ${dataDir}` : '(bundled)'}: ${fmtCount(trainSet.length)} train, ${valSet ? `${fmtCount(valSet.length)} validation, ` : ''}${fmtCount(testSet.length)} test${valSet ? '' : ' (validating on the test set)'}`);
   log(`output: ${outDir}`);
 

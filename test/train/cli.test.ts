@@ -189,10 +189,10 @@ test('--data reads IDX files from a folder; --val-size holds out training images
   fs.writeFileSync(path.join(data, 'train-labels-idx1-ubyte'), encodeIdx('uint8', [50], tr.labels));
   fs.writeFileSync(path.join(data, 't10k-images-idx3-ubyte'), encodeIdx('uint8', [20, 28, 28], te.px));
   fs.writeFileSync(path.join(data, 't10k-labels-idx1-ubyte'), encodeIdx('uint8', [20], te.labels));
-  const r = tensile(['train', '--data', data, '--epochs', '1', '--val-size', '10', '--model', 'standard', '--optimizer', 'adamw', '--lr', '0.0005', '--out', 'std']);
+  const r = tensile(['train', '--data', data, '--epochs', '1', '--threads', '1', '--val-size', '10', '--model', 'standard', '--optimizer', 'adamw', '--lr', '0.0005', '--out', 'std']);
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
-  expect(r.stdout).toContain('standard model (421,642 parameters), AdamW lr 0.0005 weight decay 0.01, batch 64');
+  expect(r.stdout).toContain('standard model (421,642 parameters), AdamW lr 0.0005 weight decay 0.01, batch 64, 1 epoch, seed 0, 1 thread, cpu');
   expect(r.stdout).toContain(`data: FashionMNIST from ${data}: 40 train, 10 validation, 20 test`);
   expect(r.stdout).toMatch(/test accuracy [\d.]+% \(\d+\/20\)/);
   const h = JSON.parse(fs.readFileSync(path.join(dir, 'std', 'history.json'), 'utf8'));
