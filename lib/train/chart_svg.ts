@@ -69,7 +69,7 @@ function panel(title: string, yLabel: string, series: Series[], x0: number, y0: 
   const sx = (v: number) => x0 + M.left + ((v - xMin) / (xMax - xMin)) * pw;
   const sy = (v: number) => y0 + M.top + ph - ((v - y.min) / (y.max - y.min)) * ph;
   const out: string[] = [`<g>`];
-  out.push(`<text x="${x0 + M.left + pw / 2}" y="${y0 + M.top - 14}" text-anchor="middle" font-size="14">${escapeXml(title)}</text>`);
+  out.push(`<text x="${f(x0 + M.left)}" y="${f(y0 + M.top - 14)}" font-size="14" font-weight="bold">${escapeXml(title)}</text>`);
   // grid and y ticks
   for (const t of y.ticks) {
     out.push(`<line x1="${f(sx(xMin))}" x2="${f(sx(xMax))}" y1="${f(sy(t))}" y2="${f(sy(t))}" stroke="#e5e5e5"/>`);
@@ -83,8 +83,8 @@ function panel(title: string, yLabel: string, series: Series[], x0: number, y0: 
   out.push(`<line x1="${f(sx(xMin))}" x2="${f(sx(xMax))}" y1="${f(sy(y.min))}" y2="${f(sy(y.min))}" stroke="#444"/>`);
   out.push(`<line x1="${f(sx(xMin))}" x2="${f(sx(xMin))}" y1="${f(sy(y.min))}" y2="${f(sy(y.max))}" stroke="#444"/>`);
   out.push(`<text x="${f(x0 + M.left + pw / 2)}" y="${f(y0 + PANEL_H - 10)}" text-anchor="middle">epoch</text>`);
-  const ly = y0 + M.top + ph / 2;
-  out.push(`<text x="${f(x0 + 16)}" y="${f(ly)}" text-anchor="middle" transform="rotate(-90 ${f(x0 + 16)} ${f(ly)})">${escapeXml(yLabel)}</text>`);
+  const my = y0 + M.top + ph / 2;
+  out.push(`<text x="${f(x0 + 16)}" y="${f(my)}" text-anchor="middle" transform="rotate(-90 ${f(x0 + 16)} ${f(my)})">${escapeXml(yLabel)}</text>`);
   // the curves: a line through the points and a dot on each (one epoch is a dot alone)
   for (const s of series) {
     if (!s.points.length) continue;
@@ -92,17 +92,16 @@ function panel(title: string, yLabel: string, series: Series[], x0: number, y0: 
     out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''} points="${pts}"/>`);
     for (const [a, b] of s.points) out.push(`<circle cx="${f(sx(a))}" cy="${f(sy(b))}" r="3" fill="${s.color}"><title>${escapeXml(`${s.name}, epoch ${a}: ${fmtTick(b, y.step / 100)}`)}</title></circle>`);
   }
-  // legend, top right
+  // legend: one row in the top margin, right-aligned, so that it never covers a curve
   const shown = series.filter((s) => s.points.length);
-  if (shown.length) {
-    out.push(`<rect x="${f(x0 + PANEL_W - M.right - 116)}" y="${f(y0 + M.top)}" width="112" height="${shown.length * 18 + 4}" fill="#ffffff" fill-opacity="0.85" stroke="#dddddd"/>`);
+  let lx = x0 + PANEL_W - M.right;
+  const ly = y0 + M.top - 14;
+  for (const s of [...shown].reverse()) {
+    lx -= s.name.length * 6.5 + 30; // ~6.5 px per character at font-size 12
+    out.push(`<line x1="${f(lx)}" x2="${f(lx + 20)}" y1="${f(ly - 4)}" y2="${f(ly - 4)}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
+    out.push(`<text x="${f(lx + 24)}" y="${f(ly)}">${escapeXml(s.name)}</text>`);
+    lx -= 8;
   }
-  shown.forEach((s, i) => {
-    const lx = x0 + PANEL_W - M.right - 110;
-    const lyy = y0 + M.top + 10 + i * 18;
-    out.push(`<line x1="${f(lx)}" x2="${f(lx + 24)}" y1="${f(lyy)}" y2="${f(lyy)}" stroke="${s.color}" stroke-width="2"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`);
-    out.push(`<text x="${f(lx + 30)}" y="${f(lyy + 4)}">${escapeXml(s.name)}</text>`);
-  });
   out.push(`</g>`);
   return out.join('\n');
 }
