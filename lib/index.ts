@@ -14,3 +14,6 @@ export { getNumThreads, setNumThreads, memory, backends, cuda } from './runtime'
 export * as nn from './nn';
 export * as optim from './optim';
 export * as F from './nn/functional';
+export * as data from './data';
+export * as train from './train';
+export { save, load } from './io';

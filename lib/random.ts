@@ -20,6 +20,11 @@ export class Generator {
     return this;
   }
 
+  /** The generator's whole state: `new Generator(getState())` continues the same stream. */
+  getState(): bigint {
+    return this.state;
+  }
+
   /** The next 64 random bits (SplitMix64). */
   nextBits(): bigint {
     this.state = (this.state + 0x9e3779b97f4a7c15n) & MASK64;
