@@ -88,7 +88,7 @@ export function loadIdxPair(op: string, imagesFile: string, labelsFile: string, 
  * An in-memory image classification set: uint8 images of one shape and a class index each. The
  * base of MNIST and FashionMNIST; usable directly for other data of the same form.
  */
-export class ImageClassificationDataset extends Dataset<[Tensor, unknown]> {
+export class ImageClassificationDataset extends Dataset<[Tensor, number]> {
   readonly transform: Transform | null;
   readonly targetTransform: ((label: number) => unknown) | null;
   private readonly pipe: Pipeline | null;
@@ -138,7 +138,9 @@ export class ImageClassificationDataset extends Dataset<[Tensor, unknown]> {
     return Object.fromEntries(this.classes.map((c, i) => [c, i]));
   }
 
-  get(index: number, ctx?: SampleContext): [Tensor, unknown] {
+  // Labels are typed as numbers (what they are without a targetTransform), so that a DataLoader's
+  // batches type as [Tensor, Tensor] in user code.
+  get(index: number, ctx?: SampleContext): [Tensor, number] {
     checkIndex(this.name, index, this.length);
     const per = this.images.length / Math.max(this.length, 1);
     const raw = this.images.subarray(index * per, (index + 1) * per);
@@ -150,7 +152,7 @@ export class ImageClassificationDataset extends Dataset<[Tensor, unknown]> {
       img = this.transform!(wrapArray(raw, this.sampleShape, 'uint8'), ctx);
     }
     const label = this.labels[index];
-    return [img, this.targetTransform ? this.targetTransform(label) : label];
+    return [img, (this.targetTransform ? this.targetTransform(label) : label) as number];
   }
 
   /** The batch [images (B, ...), labels int64 (B)], the same as default collate of `get`s. */
