@@ -160,6 +160,8 @@ export async function fit(model: Module, options: FitOptions): Promise<History> 
       lr,
       seconds: round(train.seconds, 3),
       samplesPerSecond: round(train.samples / Math.max(train.seconds, 1e-9), 1),
+      // resident memory at the end of the epoch: it should stay flat from epoch to epoch
+      rssMB: round(process.memoryUsage().rss / 2 ** 20, 1),
     };
     const monitor = o.monitor ?? history.best?.monitor ?? defaultMonitor(log);
     const isBest = history.add(log, monitor as string);
@@ -380,6 +382,7 @@ function summaryLine(label: string, e: EpochLog, newBest: boolean): string {
   }
   if (e.lr !== null) parts.push(`lr ${Number(e.lr.toPrecision(4))}`);
   parts.push(`${fmtDuration(e.seconds)} (${fmtCount(Math.round(e.samplesPerSecond))} samples/s)`);
+  if (e.rssMB !== undefined) parts.push(`rss ${Math.round(e.rssMB)} MiB`);
   return parts.join('  ') + (newBest ? '  * best' : '');
 }
 

@@ -17,6 +17,8 @@ export interface EpochLog {
   lr: number | null;
   seconds: number;
   samplesPerSecond: number;
+  /** Resident set size at the end of the epoch, MiB. */
+  rssMB?: number;
 }
 
 export interface TestLog {
@@ -76,8 +78,9 @@ export class History {
       ['lr', 'lr'],
       ['seconds', 'seconds'],
       ['samples_per_second', 'samplesPerSecond'],
+      ['rss_mb', 'rssMB'],
     ];
-    const cell = (v: number | null): string => (v === null || v === undefined ? '' : String(v));
+    const cell = (v: number | null | undefined): string => (v === null || v === undefined ? '' : String(v));
     const lines = [cols.map(([h]) => h).join(',')];
     for (const e of this.epochs) lines.push(cols.map(([, k]) => cell(e[k])).join(','));
     return lines.join('\n') + '\n';

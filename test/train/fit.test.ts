@@ -118,7 +118,7 @@ test('history JSON and CSV, the SVG chart and best/last checkpoints are written 
 
   const csv = fs.readFileSync(path.join(dir, 'history.csv'), 'utf8').trim().split('\n');
   expect(csv).toHaveLength(4);
-  expect(csv[0]).toBe('epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,samples_per_second');
+  expect(csv[0]).toBe('epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,samples_per_second,rss_mb');
   expect(Number(csv[3].split(',')[1])).toBe(json.epochs[2].trainLoss);
 
   const svg = fs.readFileSync(path.join(dir, 'learning_curves.svg'), 'utf8');

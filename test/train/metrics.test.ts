@@ -92,9 +92,9 @@ describe('History', () => {
     h.add(log(1, 0.5, 0.9), 'valAccuracy');
     h.add(log(2, null, null), 'valAccuracy');
     expect(h.toCSV()).toBe(
-      'epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,samples_per_second\n' +
-        '1,1,0.5,0.9,0.5,0.01,1.5,1000\n' +
-        '2,0.5,0.5,,,0.01,1.5,1000\n',
+      'epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,samples_per_second,rss_mb\n' +
+        '1,1,0.5,0.9,0.5,0.01,1.5,1000,\n' +
+        '2,0.5,0.5,,,0.01,1.5,1000,\n',
     );
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-hist-'));
     try {
