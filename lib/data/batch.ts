@@ -6,7 +6,7 @@
 // Also here: the serialisable description of a dataset that a worker rebuilds it from, and the
 // tagged encoding of a batch (nested arrays/objects with typed-array leaves) for postMessage.
 import { DTypeError, IndexError, ShapeError, fmtShape } from '../errors';
-import { Img, Pipeline, SampleContext, TransformSpec } from './pipeline';
+import { PixelArray, Pipeline, TransformSpec } from './pipeline';
 
 export type ArrayDType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'bool';
 export type AnyArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
@@ -86,23 +86,14 @@ export interface ImageSet {
  */
 export function imageBatch(set: ImageSet, pipe: Pipeline, indices: ArrayLike<number>, ctx: BatchContext, out?: AnyArray): [ArrayTensor, ArrayTensor] {
   const n = set.labels.length;
-  const per = set.images.length / Math.max(n, 1);
   const m = pipe.meta(set.sampleShape, 'uint8');
   let outNumel = 1;
   for (const d of m.shape) outNumel *= d;
   const b = indices.length;
   const x = out && out.length === b * outNumel ? out : arrayFor(m.dtype, b * outNumel);
   const y = new BigInt64Array(b);
-  const sctx: SampleContext = { seed: ctx.seed, epoch: ctx.epoch, index: 0 };
-  for (let j = 0; j < b; j++) {
-    const i = indices[j];
-    checkIndex(set.name, i, n);
-    sctx.index = i;
-    const img: Img = { data: set.images.subarray(i * per, (i + 1) * per), shape: set.sampleShape };
-    if (pipe.isIdentity) (x as Uint8Array).set(img.data, j * outNumel);
-    else pipe.runInto(img, x as Float32Array, j * outNumel, sctx);
-    y[j] = BigInt(set.labels[i]);
-  }
+  pipe.batchInto(set.images, set.sampleShape, indices, x as PixelArray, ctx, (i) => checkIndex(set.name, i, n));
+  for (let j = 0; j < b; j++) y[j] = BigInt(set.labels[indices[j]]);
   return [new ArrayTensor(m.dtype, [b, ...m.shape], x), new ArrayTensor('int64', [b], y)];
 }
 

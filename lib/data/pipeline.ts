@@ -102,6 +102,7 @@ interface GeomStage {
 type Stage = PointStage | GeomStage;
 
 const f32 = Math.fround;
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const toFloat = (d: PixelDType): PixelDType => (d === 'uint8' ? 'float32' : d);
 
 function toTensorStage(): PointStage {
@@ -192,6 +193,22 @@ function padIndex(s: number, n: number, mode: PaddingMode): number {
 function cropStage(spec: Extract<TransformSpec, { op: 'randomCrop' }>): GeomStage {
   const [th, tw] = spec.size;
   const [pl, pt, pr, pb] = spec.padding;
+  // Padding per side for an h x w image: the fixed padding, plus pad_if_needed's shortfall
+  // (torchvision pads both sides by it).
+  const padForShape = (h: number, w: number): [number, number, number, number] => {
+    let [l, t, r, b] = [pl, pt, pr, pb];
+    if (spec.padIfNeeded && h + t + b < th) {
+      const d = th - (h + t + b);
+      t += d;
+      b += d;
+    }
+    if (spec.padIfNeeded && w + l + r < tw) {
+      const d = tw - (w + l + r);
+      l += d;
+      r += d;
+    }
+    return [l, t, r, b];
+  };
   return {
     kind: 'geom',
     op: 'randomCrop',
@@ -252,20 +269,6 @@ function cropStage(spec: Extract<TransformSpec, { op: 'randomCrop' }>): GeomStag
       return { data: out, shape: [...img.shape.slice(0, -2), th, tw] };
     },
   };
-  function padForShape(h: number, w: number): [number, number, number, number] {
-    let [l, t, r, b] = [pl, pt, pr, pb];
-    if (spec.padIfNeeded && h + t + b < th) {
-      const d = th - (h + t + b);
-      t += d;
-      b += d;
-    }
-    if (spec.padIfNeeded && w + l + r < tw) {
-      const d = tw - (w + l + r);
-      l += d;
-      r += d;
-    }
-    return [l, t, r, b];
-  }
 }
 
 function flattenSpec(spec: TransformSpec, out: Stage[]): Stage[] {
@@ -334,6 +337,36 @@ class PointGroup {
     return t;
   }
 
+  /**
+   * Two pixels per lookup: entry a | b << 8 holds the float32 results of pixels a and b side by
+   * side, read and written as one float64 slot (little-endian hosts, float32 output, finite
+   * values only: a float64 NaN could lose its bits in a register). Null when that does not hold.
+   * 512 KiB per channel, built on first use.
+   */
+  pairLut(shape: number[], outDtype: PixelDType): Float64Array | null {
+    if (outDtype !== 'float32' || !LITTLE_ENDIAN) return null;
+    const c = channelsOf(shape);
+    if (this.pairs.has(c)) return this.pairs.get(c)!;
+    const lut = this.lut(shape, outDtype) as Float32Array;
+    let table: Float64Array | null = null;
+    if (lut.every((v) => Number.isFinite(v))) {
+      const f32 = new Float32Array(c * 65536 * 2);
+      for (let ch = 0; ch < c; ch++) {
+        for (let b = 0; b < 256; b++) {
+          for (let a = 0; a < 256; a++) {
+            const k = 2 * (ch * 65536 + (a | (b << 8)));
+            f32[k] = lut[ch * 256 + a];
+            f32[k + 1] = lut[ch * 256 + b];
+          }
+        }
+      }
+      table = new Float64Array(f32.buffer);
+    }
+    this.pairs.set(c, table);
+    return table;
+  }
+  private pairs = new Map<number, Float64Array | null>();
+
   /** Applies the group writing into out[outOff ...]. */
   runInto(img: Img, m: Meta, out: PixelArray, outOff: number): void {
     const src = img.data;
@@ -365,7 +398,6 @@ type Step = PointGroup | GeomStage;
 export class Pipeline {
   readonly steps: Step[] = [];
   private counters: number[] = [];
-  private metaCache = new Map<string, Meta>();
 
   constructor(readonly spec: TransformSpec | null) {
     const stages = spec ? flattenSpec(spec, []) : [];
@@ -388,14 +420,7 @@ export class Pipeline {
 
   /** Output shape and dtype for an input shape and dtype (validates, throwing typed errors). */
   meta(shape: readonly number[], dtype: PixelDType): Meta {
-    const key = `${dtype}|${shape.join(',')}`;
-    let m = this.metaCache.get(key);
-    if (!m) {
-      m = { shape: shape.slice(), dtype };
-      for (const s of this.steps) m = s.meta(m);
-      this.metaCache.set(key, m);
-    }
-    return m;
+    return this.plan(shape, dtype)[this.steps.length];
   }
 
   private rngFor(k: number, stage: GeomStage, ctx: SampleContext | undefined): Rng {
@@ -406,22 +431,79 @@ export class Pipeline {
 
   /** Transforms one image. The result may share memory with the input when nothing changes it. */
   run(img: Img, ctx?: SampleContext): Img {
-    this.meta(img.shape, pixelDType(img.data)); // validates before any work
+    return this.runSteps(img, ctx, null, 0);
+  }
+
+  /** The input meta of every step and the output meta, for an input (cached per shape/dtype). */
+  private plan(shape: readonly number[], dtype: PixelDType): Meta[] {
+    const key = `${dtype}|${shape.join(',')}`;
+    let p = this.plans.get(key);
+    if (!p) {
+      p = [{ shape: shape.slice(), dtype }];
+      for (const s of this.steps) p.push(s.meta(p[p.length - 1]));
+      this.plans.set(key, p);
+    }
+    return p;
+  }
+  private plans = new Map<string, Meta[]>();
+
+  /** Runs every step; with `out`, a final point-wise step writes straight into it. */
+  private runSteps(img: Img, ctx: SampleContext | undefined, out: PixelArray | null, outOff: number): Img {
+    const plan = this.plan(img.shape, pixelDType(img.data)); // validates before any work
     let cur = img;
-    let m: Meta = { shape: img.shape, dtype: pixelDType(img.data) };
-    this.steps.forEach((s, k) => {
+    for (let k = 0; k < this.steps.length; k++) {
+      const s = this.steps[k];
       if (s instanceof PointGroup) {
-        const next = s.meta(m);
-        const out = newPixels(next.dtype, cur.data.length);
-        s.runInto(cur, next, out, 0);
-        cur = { data: out, shape: next.shape };
-        m = next;
+        const next = plan[k + 1];
+        const last = k === this.steps.length - 1 && out !== null;
+        const dst = last ? out! : newPixels(next.dtype, cur.data.length);
+        s.runInto(cur, next, dst, last ? outOff : 0);
+        cur = { data: dst, shape: next.shape };
+        if (last) return cur;
       } else {
-        m = s.meta(m);
         cur = s.run(cur, this.rngFor(k, s, ctx));
       }
-    });
+    }
+    if (out) out.set(cur.data, outOff);
     return cur;
+  }
+
+  /**
+   * A batch of uint8 images stored back to back (`per` pixels each) into out, sample j at
+   * j * numel(output): the DataLoader's batch path. `check` validates each index first.
+   */
+  batchInto(images: Uint8Array, shape: number[], indices: ArrayLike<number>, out: PixelArray, ctx: { seed: number; epoch: number }, check: (i: number) => void): void {
+    const per = numel(shape);
+    const m = this.meta(shape, 'uint8');
+    const outPer = numel(m.shape);
+    const g = this.steps.length === 1 && this.steps[0] instanceof PointGroup ? this.steps[0] : null;
+    const hw = shape[shape.length - 1] * shape[shape.length - 2];
+    const pairs = g && hw % 2 === 0 && images.byteOffset % 2 === 0 && out.byteOffset % 8 === 0 ? g.pairLut(shape, m.dtype) : null;
+    if (g && pairs) {
+      // The hot loop of an epoch: one float64 load and store per two pixels.
+      const src = new Uint16Array(images.buffer, images.byteOffset, images.length >> 1);
+      const dst = new Float64Array(out.buffer, out.byteOffset, out.length >> 1);
+      const c = channelsOf(shape);
+      const half = hw >> 1;
+      for (let j = 0; j < indices.length; j++) {
+        const i = indices[j];
+        check(i);
+        for (let p = 0, s = (i * per) / 2, o = (j * per) / 2; p < per / hw; p++, s += half, o += half) {
+          const l = (p % c) * 65536;
+          for (let k = 0; k < half; k++) dst[o + k] = pairs[l + src[s + k]];
+        }
+      }
+      return;
+    }
+    const sctx: SampleContext = { seed: ctx.seed, epoch: ctx.epoch, index: 0 };
+    for (let j = 0; j < indices.length; j++) {
+      const i = indices[j];
+      check(i);
+      sctx.index = i;
+      const img: Img = { data: images.subarray(i * per, (i + 1) * per), shape };
+      if (this.isIdentity) out.set(img.data, j * outPer);
+      else this.runInto(img, out, j * outPer, sctx);
+    }
   }
 
   /**
@@ -429,13 +511,7 @@ export class Pipeline {
    * stages only on a uint8 image, is one table lookup per pixel with no temporary.
    */
   runInto(img: Img, out: PixelArray, outOff: number, ctx?: SampleContext): void {
-    if (this.steps.length === 1 && this.steps[0] instanceof PointGroup) {
-      const g = this.steps[0];
-      g.runInto(img, g.meta({ shape: img.shape, dtype: pixelDType(img.data) }), out, outOff);
-      return;
-    }
-    const r = this.run(img, ctx);
-    out.set(r.data, outOff);
+    this.runSteps(img, ctx, out, outOff);
   }
 }
 

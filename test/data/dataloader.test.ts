@@ -196,6 +196,18 @@ describe('batches and collate', () => {
     expect(Buffer.compare(bytes(e1[0][0]), bytes(e0All[0][0]))).not.toBe(0);
   });
 
+  test('targetTransform maps labels (typed through to the batch); such a dataset stays in the main thread', () => {
+    const images = new Uint8Array(6 * 784).fill(7);
+    const labels = Uint8Array.from([0, 1, 2, 3, 4, 5]);
+    const ds = new ImageClassificationDataset('Images', images, labels, [1, 28, 28], 'abcdefghij'.split(''), { targetTransform: (l: number) => l % 2 === 0 });
+    expect(ds.get(2)[1]).toBe(true);
+    expect(ds.describe()).toBeNull();
+    const [x, y]: [Tensor, Tensor] = Array.from(new DataLoader(ds, { batchSize: 6 }))[0];
+    expect(x.dtype).toBe('uint8');
+    expect(y.dtype).toBe('bool');
+    expect(y.toArray()).toEqual([true, false, true, false, true, false]);
+  });
+
   test('for await...of gives the same batches as for...of', async () => {
     const ds = rangeDataset(9);
     const l = new DataLoader(ds, { batchSize: 4, shuffle: true, seed: 5 });

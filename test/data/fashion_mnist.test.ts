@@ -165,7 +165,8 @@ describe('bundled FashionMNIST', () => {
     const loader = new DataLoader(ds, { batchSize: 20 });
     expect(loader.length).toBe(3000);
     const it = loader[Symbol.iterator]();
-    const [x, y] = it.next().value!;
+    // batches type as [Tensor, Tensor] in user code
+    const [x, y]: [tn.Tensor, tn.Tensor] = it.next().value!;
     it.return();
     expect(x.shape).toEqual([20, 1, 28, 28]);
     expect(x.dtype).toBe('float32');
