@@ -75,7 +75,10 @@ export class TensorDataset extends Dataset<Tensor[]> {
     return this.tensors.map((t) => t.indexSelect(0, idx));
   }
 
-  /** Copies the tensors once into SharedArrayBuffers that every worker reads. */
+  /**
+   * Copies the tensors once into SharedArrayBuffers that every worker reads. The copy is a
+   * snapshot: changes made to the tensors afterwards reach `get` but not the workers.
+   */
   describe(): DatasetDescription {
     if (!this.shared) {
       this.shared = {

@@ -7,7 +7,7 @@ import { DataLoader } from '../../lib/data/dataloader';
 import { Dataset, DatasetLike, TensorDataset } from '../../lib/data/dataset';
 import { defaultCollate } from '../../lib/data/collate';
 import { ImageClassificationDataset } from '../../lib/data/mnist';
-import { compose, normalize, randomCrop, randomHorizontalFlip } from '../../lib/data/transforms';
+import { Transform, compose, normalize, randomCrop, randomHorizontalFlip, toTensor } from '../../lib/data/transforms';
 
 /** TensorDataset over 0..n-1: batches are easy to read back. */
 function rangeDataset(n: number): TensorDataset {
@@ -194,6 +194,24 @@ describe('batches and collate', () => {
     const e1 = Array.from(new DataLoader(ds, { batchSize: n, seed: 9 }).setEpoch(1)) as Tensor[][];
     const e0All = Array.from(new DataLoader(ds, { batchSize: n, seed: 9 })) as Tensor[][];
     expect(Buffer.compare(bytes(e1[0][0]), bytes(e0All[0][0]))).not.toBe(0);
+  });
+
+  test.each([
+    ['no transform (uint8)', null, (v: number) => v],
+    ['toTensor', toTensor(), (v: number) => Math.fround(v / 255)],
+    ['normalize', normalize(0.286, 0.353), (v: number) => Math.fround(Math.fround(Math.fround(v / 255) - Math.fround(0.286)) / Math.fround(0.353))],
+  ] as [string, Transform | null, (v: number) => number][])('the point-wise batch path (%s) is exact, zeros and odd indices included', (_what, transform, ref) => {
+    const g = new tn.Generator(8);
+    const n = 9;
+    // half the pixels 0, as in FashionMNIST's backgrounds (pairs of zeros are float64 subnormals)
+    const images = Uint8Array.from({ length: n * 784 }, () => (g.random() < 0.5 ? 0 : g.randint(256)));
+    const ds = new ImageClassificationDataset('Images', images, new Uint8Array(n), [1, 28, 28], 'abcdefghij'.split(''), { transform });
+    const idx = Int32Array.from([8, 1, 4, 1, 7]);
+    const [x] = ds.getBatch(idx, { seed: 0, epoch: 0 }) as Tensor[];
+    const want = Array.from(idx).flatMap((i) => Array.from(images.subarray(i * 784, (i + 1) * 784), ref));
+    expect(x.dtype).toBe(transform ? 'float32' : 'uint8');
+    expect(Array.from(x.data as Float32Array)).toEqual(want);
+    expect(() => ds.getBatch(Int32Array.from([2, 9]), { seed: 0, epoch: 0 })).toThrow('Images: index 9 is out of range for a dataset of length 9');
   });
 
   test('targetTransform maps labels (typed through to the batch); such a dataset stays in the main thread', () => {
