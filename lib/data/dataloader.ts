@@ -241,7 +241,8 @@ class EpochRun<S, B> {
   private fill(pool: WorkerPool): void {
     const cap = this.loader.prefetchFactor * pool.size;
     while (this.submitted < this.batches.length && this.submitted - this.b < cap) {
-      pool.submit(this.submitted, this.batches[this.submitted]);
+      // A copy: posting a view would clone the whole epoch permutation behind it.
+      pool.submit(this.submitted, this.batches[this.submitted].slice());
       this.submitted++;
     }
   }
