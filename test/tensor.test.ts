@@ -195,3 +195,11 @@ describe('memory model', () => {
     expect(() => tn.setNumThreads(0)).toThrow(tn.ValueError);
   });
 });
+
+test('typed arrays on a SharedArrayBuffer (worker batches) are read correctly', () => {
+  const shared = new Float32Array(new SharedArrayBuffer(24), 8, 4);
+  shared.set([1, 2, 3, 4]);
+  expect(tn.fromTypedArray(shared).toArray()).toEqual([1, 2, 3, 4]);
+  const { native } = require('../lib/native') as typeof import('../lib/native');
+  expect(() => native.write(tn.zeros([4]).handle, 0, { length: 4 } as unknown as Float32Array)).toThrow(tn.ValueError);
+});

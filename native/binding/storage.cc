@@ -67,11 +67,20 @@ Napi::Value Free(const Napi::CallbackInfo& info) {
 Napi::Value Write(const Napi::CallbackInfo& info) {
   Storage* s = storage_arg(info, 0);
   int64_t offset = int_arg(info, 1);
-  auto ta = info[2].As<Napi::TypedArray>();
-  size_t n = ta.ByteLength();
+  bool is_typed = false;
+  napi_is_typedarray(info.Env(), info[2], &is_typed);
+  TENSILE_CHECK(is_typed, ValueError, "write: expected a typed array");
+  napi_typedarray_type type;
+  size_t length = 0, byte_offset = 0;
+  void* data = nullptr;
+  napi_value buffer;
+  napi_status st = napi_get_typedarray_info(info.Env(), info[2], &type, &length, &data, &buffer, &byte_offset);
+  size_t n = info[2].As<Napi::TypedArray>().ByteLength();
+  // napi_get_typedarray_info gives the data pointer for arrays on a SharedArrayBuffer too (the
+  // ArrayBuffer wrapper route does not, and crashed on them).
+  TENSILE_CHECK(st == napi_ok && (data || n == 0), ValueError, "write: cannot read this typed array's memory");
   TENSILE_CHECK(offset >= 0 && size_t(offset) + n <= s->bytes, ValueError, "write: ", n, " bytes at offset ", offset, " exceed storage of ", s->bytes, " bytes");
-  auto* src = static_cast<uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-  std::memcpy(static_cast<uint8_t*>(s->data) + offset, src, n);
+  if (n) std::memcpy(static_cast<uint8_t*>(s->data) + offset, data, n);
   return info.Env().Undefined();
 }
 
