@@ -1,0 +1,358 @@
+// `npm run bench`: tensile and PyTorch side by side, in one run, on the same shapes, models and data.
+// Every measurement runs in a child process of its own (bench/tensile_bench.ts, bench/torch_bench.py),
+// so the thread count is fixed at start and the peak RSS is that run's alone; tensile's and PyTorch's
+// child for the same row run back to back, so that load from other jobs on the machine hits both
+// alike. Prints one markdown table with tensile / PyTorch per row, writes bench/results/<date>.json
+// and bench/results/latest.md. PyTorch runs "tuned" as in shared/reference/BASELINE.md (OpenBLAS,
+// malloc thresholds); without it, the table has tensile's figures alone and says how to install it.
+//
+//   npm run bench [-- --quick] [-- --only gemm,layers,overhead,train] [-- --threads 1,2]
+//                 [-- --steps 300 --warmup 50] [-- --no-torch] [-- --python /usr/bin/python3]
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { encodeIdx } from '../lib/data/idx';
+import { loadBundledFashionMNIST } from '../lib/data/fashion_mnist_bundled';
+
+// dist-dev/bench/run.js -> the package root
+const ROOT = path.resolve(__dirname, '..', '..');
+const OPENBLAS_DIR = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
+const GEMM_SIZES = [256, 512, 1024, 2048];
+/** Other load (CPUs busy with other processes during a row's runs) above which a row is flagged */
+const NOISY = 0.3;
+
+interface Args {
+  quick: boolean;
+  only: Set<string>;
+  threads: number[];
+  warmup: number;
+  steps: number;
+  minTime: number;
+  settle: number;
+  torch: boolean;
+  python: string;
+  out: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const quick = argv.includes('--quick');
+  const val = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  return {
+    quick,
+    only: new Set((val('only') ?? 'overhead,gemm,layers,train').split(',')),
+    threads: (val('threads') ?? '1,2').split(',').map(Number),
+    warmup: Number(val('warmup') ?? 50),
+    steps: Number(val('steps') ?? (quick ? 60 : 300)),
+    minTime: Number(val('min-time') ?? (quick ? 0.2 : 1.0)),
+    settle: Number(val('settle') ?? (quick ? 2 : 15)),
+    torch: !argv.includes('--no-torch'),
+    python: val('python') ?? process.env.TORCH_PYTHON ?? '/usr/bin/python3',
+    out: val('out') ?? path.join(ROOT, 'bench', 'results'),
+  };
+}
+
+const log = (msg: string): boolean => process.stderr.write(msg + '\n');
+const loadavg = (): number[] => os.loadavg().map((v) => Math.round(v * 100) / 100);
+
+// ---------------------------------------------------------------------------------------------
+// other load on the machine: the figures are only as good as the machine is quiet
+
+/** Busy and total CPU seconds of the whole machine since boot (/proc/stat, USER_HZ = 100). */
+function cpuTimes(): { busy: number; total: number } {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const total = f.slice(0, 8).reduce((x, y) => x + y, 0);
+    return { busy: (total - f[3] - f[4]) / 100, total: total / 100 };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
+}
+
+function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** CPUs kept busy by other processes over the next `ms` (this process sleeps meanwhile). */
+function otherLoad(ms: number): number {
+  const a = cpuTimes();
+  sleepMs(ms);
+  const b = cpuTimes();
+  return (b.busy - a.busy) / (ms / 1000);
+}
+
+/** Waits up to `maxS` seconds for a moment when other processes use under 0.25 of a CPU (before
+ * each tensile/PyTorch pair: a wait inside a pair would let the two sides see different loads). */
+function settle(maxS: number): number {
+  const t0 = Date.now();
+  let load = otherLoad(500);
+  while (load > 0.25 && Date.now() - t0 < maxS * 1000) load = otherLoad(1000);
+  return Math.round(load * 100) / 100;
+}
+
+// ---------------------------------------------------------------------------------------------
+// children
+
+type Rec = Record<string, unknown>;
+interface ChildRun {
+  side: 'tensile' | 'torch';
+  /** which measurement: gemm | layers | overhead | train-classic | train-standard */
+  key: string;
+  cmd: string;
+  threads: number;
+  wall_s: number;
+  loadavg_before: number[];
+  /** CPUs kept busy by other processes just before the run, and on average during it (machine busy
+   * time less the child's own CPU time, over its wall time): above ~0.2 the figure is suspect */
+  other_load_before: number;
+  other_load: number | null;
+  records: Rec[];
+  error?: string;
+}
+
+function torchEnv(threads: number): NodeJS.ProcessEnv {
+  void threads; // torch.set_num_threads(n) in the child, as BASELINE.md's runs do
+  return {
+    ...process.env,
+    LD_LIBRARY_PATH: [OPENBLAS_DIR, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
+    MALLOC_TRIM_THRESHOLD_: '2000000000',
+    MALLOC_MMAP_THRESHOLD_: '2000000000',
+  };
+}
+
+function runChild(side: 'tensile' | 'torch', key: string, cmd: string, threads: number, extra: string[], a: Args): ChildRun {
+  const args = [cmd, '--threads', String(threads), ...extra];
+  const [exe, argv, env] =
+    side === 'tensile'
+      ? [process.execPath, [path.join(__dirname, 'tensile_bench.js'), ...args], { ...process.env, TENSILE_NUM_THREADS: String(threads) }]
+      : [a.python, [path.join(ROOT, 'bench', 'torch_bench.py'), ...args], torchEnv(threads)];
+  const quietBefore = settle(side === 'tensile' ? a.settle : 0);
+  const before = loadavg();
+  const c0 = cpuTimes();
+  const t0 = Date.now();
+  const r = spawnSync(exe, argv, { env, encoding: 'utf8', timeout: 600_000, maxBuffer: 16 << 20 });
+  const wall = (Date.now() - t0) / 1000;
+  const c1 = cpuTimes();
+  const records: Rec[] = [];
+  for (const line of (r.stdout ?? '').split('\n')) {
+    if (line.startsWith('{')) records.push(JSON.parse(line) as Rec);
+  }
+  const end = records.find((x) => x.event === 'end');
+  const childCpu = typeof end?.cpu_s === 'number' ? end.cpu_s : null;
+  const other = childCpu === null ? null : Math.max(0, Math.round(((c1.busy - c0.busy - childCpu) / wall) * 100) / 100);
+  const run: ChildRun = { side, key, cmd: [cmd, ...extra].join(' '), threads, wall_s: wall, loadavg_before: before, other_load_before: quietBefore, other_load: other, records };
+  if (r.status !== 0) run.error = `${r.error?.message ?? `exit ${r.status ?? r.signal}`}: ${(r.stderr ?? '').trim().split('\n').slice(-5).join(' | ')}`;
+  log(`  ${side.padEnd(7)} ${key.padEnd(15)} ${threads} thr  ${wall.toFixed(1).padStart(5)} s  other load ${other ?? '?'} CPUs${run.error ? `  FAILED ${run.error}` : ''}`);
+  return run;
+}
+
+/** Whether `python` imports torch with the tuned environment, and what it maps. */
+function probeTorch(a: Args): { ok: boolean; info?: Rec; why?: string } {
+  const r = spawnSync(a.python, [path.join(ROOT, 'bench', 'torch_bench.py'), 'info', '--threads', '1'], { env: torchEnv(1), encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) return { ok: false, why: (r.error?.message ?? (r.stderr ?? '').trim().split('\n').slice(-1)[0]) || `exit ${r.status}` };
+  return { ok: true, info: JSON.parse(r.stdout.trim().split('\n').pop() as string) as Rec };
+}
+
+const INSTALL_HELP = `PyTorch was not found, so the table shows tensile's figures alone. To compare with PyTorch as
+shared/reference/BASELINE.md does ("tuned": Debian's torch with OpenBLAS), on Debian/Ubuntu:
+    sudo apt-get install -y python3-torch python3-numpy libopenblas0-openmp
+then run \`npm run bench\` again. Another interpreter with torch and numpy: --python PATH or TORCH_PYTHON.`;
+
+/** The train split as IDX files in a temp folder: tensile's bundled FashionMNIST, which equals
+ * BASELINE.md's files byte for byte; both sides read these same files. */
+function prepareData(): string {
+  const dir = path.join(os.tmpdir(), 'tensile-bench-fmnist');
+  const files = { images: path.join(dir, 'train-images-idx3-ubyte'), labels: path.join(dir, 'train-labels-idx1-ubyte') };
+  if (fs.existsSync(files.images) && fs.statSync(files.images).size === 47_040_016 && fs.existsSync(files.labels)) return dir;
+  fs.mkdirSync(dir, { recursive: true });
+  const { images, labels } = loadBundledFashionMNIST(true);
+  const n = labels.length;
+  fs.writeFileSync(files.labels, encodeIdx('uint8', [n], labels));
+  fs.writeFileSync(files.images, encodeIdx('uint8', [n, 28, 28], images));
+  return dir;
+}
+
+// ---------------------------------------------------------------------------------------------
+// rows
+
+interface Row {
+  name: string;
+  unit: string;
+  higherIsBetter: boolean;
+  threads: number;
+  tensile: number | null;
+  torch: number | null;
+  /** the larger other_load of the two runs behind this row */
+  otherLoad: number | null;
+  /** The issue's bar on tensile / PyTorch (or on tensile's value when absolute) */
+  target?: { op: '>=' | '<='; value: number; absolute?: boolean };
+}
+
+function pick(runs: ChildRun[], side: string, key: string, threads: number, bench: string, field: string, filter: (r: Rec) => boolean = () => true): number | null {
+  const run = runs.find((r) => r.side === side && r.key === key && r.threads === threads);
+  const rec = run?.records.find((r) => r.bench === bench && filter(r));
+  return rec && typeof rec[field] === 'number' ? (rec[field] as number) : null;
+}
+
+function buildRows(runs: ChildRun[], a: Args): Row[] {
+  const rows: Row[] = [];
+  const both = (r: Omit<Row, 'tensile' | 'torch' | 'otherLoad'>, key: string, bench: string, field: string, filter?: (x: Rec) => boolean) => {
+    const loads = runs.filter((x) => x.key === key && x.threads === r.threads && x.other_load !== null).map((x) => x.other_load as number);
+    rows.push({
+      ...r,
+      tensile: pick(runs, 'tensile', key, r.threads, bench, field, filter),
+      torch: pick(runs, 'torch', key, r.threads, bench, field, filter),
+      otherLoad: loads.length ? Math.max(...loads) : null,
+    });
+  };
+  if (a.only.has('gemm')) {
+    for (const n of GEMM_SIZES) {
+      for (const t of a.threads) {
+        both({ name: `GEMM n=${n}`, unit: 'GFLOP/s', higherIsBetter: true, threads: t, target: n >= 512 ? { op: '>=', value: 0.9 } : undefined }, 'gemm', 'gemm', 'gflops', (r) => r.n === n);
+      }
+    }
+  }
+  if (a.only.has('layers')) {
+    const L: [string, string, Row['target']][] = [
+      ['conv2_fwd', 'conv2 forward (64×32×14×14, 3×3→64)', undefined],
+      ['conv2_fwdbwd', 'conv2 forward + both gradients', { op: '<=', value: 1.0 }],
+      ['fc1_fwd', 'fc1 forward (64×3136 → 128)', undefined],
+      ['fc1_fwdbwd', 'fc1 forward + backward', undefined],
+    ];
+    for (const [bench, name, target] of L) {
+      for (const t of a.threads) both({ name, unit: 'ms', higherIsBetter: false, threads: t, target }, 'layers', bench, 'ms');
+    }
+  }
+  if (a.only.has('overhead')) {
+    for (const t of a.threads) {
+      both({ name: 'per-op overhead (add, 16 floats)', unit: 'µs/op', higherIsBetter: false, threads: t, target: { op: '<=', value: 2, absolute: true } }, 'overhead', 'overhead', 'us');
+    }
+  }
+  if (a.only.has('train')) {
+    for (const [model, label, bar] of [['classic', 'classic CNN training, batch 20', 3], ['standard', 'standard CNN training, batch 64', 1.2]] as const) {
+      for (const t of a.threads) {
+        // "2 threads unless said": the issue's model bars are for 2 threads
+        both({ name: label, unit: 'samples/s', higherIsBetter: true, threads: t, target: t === 2 ? { op: '>=', value: bar } : undefined }, `train-${model}`, 'train', 'samples_per_s');
+      }
+    }
+    for (const model of ['classic', 'standard']) {
+      for (const t of a.threads) {
+        both({ name: `peak RSS, ${model} training`, unit: 'MiB', higherIsBetter: false, threads: t, target: { op: '<=', value: 1.0 } }, `train-${model}`, 'train', 'peak_rss_mb');
+      }
+    }
+  }
+  return rows;
+}
+
+function fmt(v: number | null): string {
+  if (v === null) return '–';
+  if (v >= 1000) return Math.round(v).toLocaleString('en-US');
+  if (v >= 100) return v.toFixed(1);
+  if (v >= 10) return v.toFixed(2);
+  return v.toFixed(3);
+}
+
+function markdown(rows: Row[], withTorch: boolean): string {
+  const out = [
+    '| measurement | unit | threads | tensile | PyTorch | tensile / PyTorch | target (issue #6) | other load |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const ratio = r.tensile !== null && r.torch !== null && r.torch !== 0 ? r.tensile / r.torch : null;
+    let target = '';
+    if (r.target) {
+      const subject = r.target.absolute ? r.tensile : ratio;
+      const met = subject === null ? '' : (r.target.op === '>=' ? subject >= r.target.value : subject <= r.target.value) ? ' ✓' : ' ✗';
+      target = `${r.target.absolute ? 'tensile' : 'ratio'} ${r.target.op === '>=' ? '≥' : '≤'} ${r.target.value}${r.target.absolute ? ` ${r.unit}` : ''}${met}`;
+    }
+    const dir = r.higherIsBetter ? 'higher is better' : 'lower is better';
+    out.push(`| ${r.name} | ${r.unit} (${dir}) | ${r.threads} | ${fmt(r.tensile)} | ${withTorch ? fmt(r.torch) : 'not installed'} | ${ratio === null ? '–' : ratio.toFixed(2)} | ${target} | ${r.otherLoad === null ? '?' : `${r.otherLoad.toFixed(2)}${r.otherLoad > NOISY ? ' ⚠' : ''}`} |`);
+  }
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function gitDescribe(): { commit: string; dirty: boolean } {
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
+  const st = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' });
+  return { commit: (head.stdout ?? '').trim() || 'unknown', dirty: (st.stdout ?? '').trim().length > 0 };
+}
+
+function cpuName(): string {
+  try {
+    const info = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    const name = /^model name\s*:\s*(.*)$/m.exec(info)?.[1] ?? 'unknown CPU';
+    const fam = /^cpu family\s*:\s*(\d+)$/m.exec(info)?.[1];
+    const model = /^model\s*:\s*(\d+)$/m.exec(info)?.[1];
+    return `${name}${fam ? ` (family ${fam} model ${model})` : ''}, ${os.cpus().length} vCPUs`;
+  } catch {
+    return `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} vCPUs`;
+  }
+}
+
+function main(): void {
+  const a = parseArgs(process.argv.slice(2));
+  const started = new Date();
+  const t0 = Date.now();
+  let torch: { ok: boolean; info?: Rec; why?: string } = { ok: false, why: 'disabled with --no-torch' };
+  if (a.torch) {
+    torch = probeTorch(a);
+    if (!torch.ok) log(`${INSTALL_HELP}\n(${a.python}: ${torch.why})\n`);
+    else if (!fs.existsSync(path.join(OPENBLAS_DIR, 'libblas.so.3'))) {
+      log(`note: ${OPENBLAS_DIR} is missing, so PyTorch runs on the system BLAS, not "tuned" (sudo apt-get install -y libopenblas0-openmp)`);
+    }
+  }
+  const tensileInfo = spawnSync(process.execPath, [path.join(__dirname, 'tensile_bench.js'), 'info', '--threads', '1'], { encoding: 'utf8' });
+  const tinfo = tensileInfo.status === 0 ? (JSON.parse(tensileInfo.stdout.trim().split('\n').pop() as string) as Rec) : { error: tensileInfo.stderr };
+  log(`tensile ${gitDescribe().commit} (GEMM kernel ${String(tinfo.gemmKernel)}) vs ${torch.ok ? `PyTorch ${String(torch.info?.torch)}` : 'no PyTorch'}${a.quick ? ', quick' : ''}`);
+
+  const sides: ('tensile' | 'torch')[] = torch.ok ? ['tensile', 'torch'] : ['tensile'];
+  const runs: ChildRun[] = [];
+  const each = (key: string, cmd: string, extra: string[]) => {
+    for (const t of a.threads) for (const s of sides) runs.push(runChild(s, key, cmd, t, extra, a));
+  };
+  const minTime = ['--min-time', String(a.minTime)];
+  if (a.only.has('overhead')) each('overhead', 'overhead', a.quick ? ['--ops', '50000', '--reps', '3'] : ['--ops', '200000', '--reps', '5']);
+  if (a.only.has('gemm')) each('gemm', 'gemm', [...minTime, '--sizes', GEMM_SIZES.join(',')]);
+  if (a.only.has('layers')) each('layers', 'layers', minTime);
+  const trainExtra = (m: string) => ['--model', m, '--warmup', String(a.warmup), '--steps', String(a.steps)];
+  if (a.only.has('train')) {
+    const data = prepareData();
+    for (const m of ['classic', 'standard']) each(`train-${m}`, 'train', [...trainExtra(m), '--data', data]);
+  }
+  const rows = buildRows(runs, a);
+  const table = markdown(rows, torch.ok);
+  const git = gitDescribe();
+  const when = started.toISOString().replace(/\.\d+Z$/, 'Z');
+  const header = [
+    `tensile ${git.commit}${git.dirty ? ' (uncommitted changes)' : ''} vs ${torch.ok ? `PyTorch ${String(torch.info?.torch)} "tuned" (OpenBLAS ${OPENBLAS_DIR}, MALLOC_*_THRESHOLD_=2e9)` : 'PyTorch: not installed'}`,
+    `${when}, ${cpuName()}, Node ${process.version}, tensile GEMM kernel ${String(tinfo.gemmKernel)}${a.quick ? ', --quick' : ''}`,
+    `Training: ${a.steps} steps timed after ${a.warmup} warm-up steps, batch gather and loss readback included; micro-benchmarks: median, ≥ ${a.minTime} s each. Each figure comes from one child process and one run.`,
+    `"other load": CPUs kept busy by other processes during the row's two runs (of ${os.cpus().length}); ⚠ above ${NOISY}: that row is not to be trusted.`,
+  ];
+  const md = `${header.join('  \n')}\n\n${table}\n`;
+  process.stdout.write(`\n${md}`);
+  if (!torch.ok && a.torch) process.stdout.write(`\n${INSTALL_HELP}\n`);
+
+  fs.mkdirSync(a.out, { recursive: true });
+  const stamp = when.replace(/:/g, '').replace(/-(\d\d)T/, '-$1_').replace(/Z$/, '');
+  const jsonFile = path.join(a.out, `${stamp}${a.quick ? '-quick' : ''}.json`);
+  const result = {
+    date: when, quick: a.quick, wall_s: (Date.now() - t0) / 1000,
+    machine: { cpu: cpuName(), node: process.version, platform: `${os.platform()} ${os.release()}`, loadavg_end: loadavg() },
+    tensile: { git, ...tinfo }, torch: torch.ok ? torch.info : { missing: torch.why },
+    settings: { threads: a.threads, warmup: a.warmup, steps: a.steps, min_time_s: a.minTime, only: [...a.only] },
+    rows: rows.map((r) => ({ ...r, ratio: r.tensile !== null && r.torch ? r.tensile / r.torch : null })),
+    runs,
+  };
+  fs.writeFileSync(jsonFile, JSON.stringify(result, null, 1) + '\n');
+  fs.writeFileSync(path.join(a.out, 'latest.md'), `# Benchmarks: tensile vs PyTorch (\`npm run bench\`)\n\n${md}\nRaw: ${path.relative(path.join(ROOT, 'bench'), jsonFile)}\n`);
+  log(`\nwrote ${path.relative(ROOT, jsonFile)} and ${path.relative(ROOT, path.join(a.out, 'latest.md'))} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  if (runs.some((r) => r.error)) process.exitCode = 1;
+}
+
+main();
