@@ -7,7 +7,10 @@
 // malloc thresholds); without it, the table has tensile's figures alone and says how to install it.
 //
 //   npm run bench [-- --quick] [-- --only gemm,layers,overhead,train] [-- --threads 1,2]
-//                 [-- --steps 300 --warmup 50] [-- --no-torch] [-- --python /usr/bin/python3]
+//                 [-- --steps 300 --warmup 50] [-- --reps 3] [-- --settle 15] [-- --no-torch]
+//                 [-- --python /usr/bin/python3] [-- --out DIR]
+// --reps N runs every measurement N times (tensile and PyTorch alternating) and keeps each side's best;
+// --settle S waits up to S seconds before each pair for other processes to go quiet.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -30,6 +33,7 @@ interface Args {
   steps: number;
   minTime: number;
   settle: number;
+  reps: number;
   torch: boolean;
   python: string;
   out: string;
@@ -49,6 +53,7 @@ function parseArgs(argv: string[]): Args {
     steps: Number(val('steps') ?? (quick ? 60 : 300)),
     minTime: Number(val('min-time') ?? (quick ? 0.2 : 1.0)),
     settle: Number(val('settle') ?? (quick ? 2 : 15)),
+    reps: Number(val('reps') ?? 1),
     torch: !argv.includes('--no-torch'),
     python: val('python') ?? process.env.TORCH_PYTHON ?? '/usr/bin/python3',
     out: val('out') ?? path.join(ROOT, 'bench', 'results'),
@@ -185,28 +190,31 @@ interface Row {
   threads: number;
   tensile: number | null;
   torch: number | null;
-  /** the larger other_load of the two runs behind this row */
+  /** the larger other_load of the two runs that gave this row's figures */
   otherLoad: number | null;
   /** The issue's bar on tensile / PyTorch (or on tensile's value when absolute) */
   target?: { op: '>=' | '<='; value: number; absolute?: boolean };
 }
 
-function pick(runs: ChildRun[], side: string, key: string, threads: number, bench: string, field: string, filter: (r: Rec) => boolean = () => true): number | null {
-  const run = runs.find((r) => r.side === side && r.key === key && r.threads === threads);
-  const rec = run?.records.find((r) => r.bench === bench && filter(r));
-  return rec && typeof rec[field] === 'number' ? (rec[field] as number) : null;
+/** A row's figure on one side: the best over its repetitions (other jobs on the machine only ever
+ * slow a run down), with the other load seen by the run that gave it. */
+function pick(runs: ChildRun[], side: string, key: string, threads: number, bench: string, field: string, higherIsBetter: boolean, filter: (r: Rec) => boolean = () => true): { value: number | null; load: number | null } {
+  let best: { value: number | null; load: number | null } = { value: null, load: null };
+  for (const run of runs.filter((r) => r.side === side && r.key === key && r.threads === threads)) {
+    const rec = run.records.find((r) => r.bench === bench && filter(r));
+    const v = rec && typeof rec[field] === 'number' ? (rec[field] as number) : null;
+    if (v !== null && (best.value === null || (higherIsBetter ? v > best.value : v < best.value))) best = { value: v, load: run.other_load };
+  }
+  return best;
 }
 
 function buildRows(runs: ChildRun[], a: Args): Row[] {
   const rows: Row[] = [];
   const both = (r: Omit<Row, 'tensile' | 'torch' | 'otherLoad'>, key: string, bench: string, field: string, filter?: (x: Rec) => boolean) => {
-    const loads = runs.filter((x) => x.key === key && x.threads === r.threads && x.other_load !== null).map((x) => x.other_load as number);
-    rows.push({
-      ...r,
-      tensile: pick(runs, 'tensile', key, r.threads, bench, field, filter),
-      torch: pick(runs, 'torch', key, r.threads, bench, field, filter),
-      otherLoad: loads.length ? Math.max(...loads) : null,
-    });
+    const t = pick(runs, 'tensile', key, r.threads, bench, field, r.higherIsBetter, filter);
+    const p = pick(runs, 'torch', key, r.threads, bench, field, r.higherIsBetter, filter);
+    const loads = [t.load, p.load].filter((x): x is number => x !== null);
+    rows.push({ ...r, tensile: t.value, torch: p.value, otherLoad: loads.length ? Math.max(...loads) : null });
   };
   if (a.only.has('gemm')) {
     for (const n of GEMM_SIZES) {
@@ -313,7 +321,7 @@ function main(): void {
   const sides: ('tensile' | 'torch')[] = torch.ok ? ['tensile', 'torch'] : ['tensile'];
   const runs: ChildRun[] = [];
   const each = (key: string, cmd: string, extra: string[]) => {
-    for (const t of a.threads) for (const s of sides) runs.push(runChild(s, key, cmd, t, extra, a));
+    for (const t of a.threads) for (let rep = 0; rep < a.reps; rep++) for (const s of sides) runs.push(runChild(s, key, cmd, t, extra, a));
   };
   const minTime = ['--min-time', String(a.minTime)];
   if (a.only.has('overhead')) each('overhead', 'overhead', a.quick ? ['--ops', '50000', '--reps', '3'] : ['--ops', '200000', '--reps', '5']);
@@ -331,7 +339,7 @@ function main(): void {
   const header = [
     `tensile ${git.commit}${git.dirty ? ' (uncommitted changes)' : ''} vs ${torch.ok ? `PyTorch ${String(torch.info?.torch)} "tuned" (OpenBLAS ${OPENBLAS_DIR}, MALLOC_*_THRESHOLD_=2e9)` : 'PyTorch: not installed'}`,
     `${when}, ${cpuName()}, Node ${process.version}, tensile GEMM kernel ${String(tinfo.gemmKernel)}${a.quick ? ', --quick' : ''}`,
-    `Training: ${a.steps} steps timed after ${a.warmup} warm-up steps, batch gather and loss readback included; micro-benchmarks: median, ≥ ${a.minTime} s each. Each figure comes from one child process and one run.`,
+    `Training: ${a.steps} steps timed after ${a.warmup} warm-up steps, batch gather and loss readback included; micro-benchmarks: median, ≥ ${a.minTime} s each. ${a.reps > 1 ? `Each figure is the best of ${a.reps} runs, one child process each.` : 'Each figure comes from one child process and one run.'}`,
     `"other load": CPUs kept busy by other processes during the row's two runs (of ${os.cpus().length}); ⚠ above ${NOISY}: that row is not to be trusted.`,
   ];
   const md = `${header.join('  \n')}\n\n${table}\n`;
@@ -345,7 +353,7 @@ function main(): void {
     date: when, quick: a.quick, wall_s: (Date.now() - t0) / 1000,
     machine: { cpu: cpuName(), node: process.version, platform: `${os.platform()} ${os.release()}`, loadavg_end: loadavg() },
     tensile: { git, ...tinfo }, torch: torch.ok ? torch.info : { missing: torch.why },
-    settings: { threads: a.threads, warmup: a.warmup, steps: a.steps, min_time_s: a.minTime, only: [...a.only] },
+    settings: { reps: a.reps, settle_s: a.settle, threads: a.threads, warmup: a.warmup, steps: a.steps, min_time_s: a.minTime, only: [...a.only] },
     rows: rows.map((r) => ({ ...r, ratio: r.tensile !== null && r.torch ? r.tensile / r.torch : null })),
     runs,
   };
