@@ -11,19 +11,6 @@
 namespace tensile {
 namespace {
 
-// Pointer to n elements of T at (handle info[i], offset info[i+1]), after checking that they lie
-// inside a CPU storage.
-template <typename T>
-T* checked_ptr(const Napi::CallbackInfo& info, int i, int64_t n, const char* op, const char* name) {
-  Storage* s = storage_arg(info, i);
-  int64_t off = int_arg(info, i + 1);
-  int64_t cap = int64_t(s->bytes / sizeof(T));
-  TENSILE_CHECK(s->device == 0, DeviceError, op, ": ", name, " must be a cpu tensor");
-  TENSILE_CHECK(off >= 0 && off <= cap && n <= cap - off, IndexError, op, ": ", name, " needs ", n, " elements from offset ", off,
-                " but its storage holds ", cap);
-  return static_cast<T*>(s->data) + off;
-}
-
 Activation act_arg(const Napi::CallbackInfo& info, int i) {
   int64_t a = int_arg(info, i);
   TENSILE_CHECK(a >= 0 && a <= int64_t(Activation::Tanh), ValueError, "activation: unknown activation code ", a);
@@ -34,11 +21,6 @@ int64_t count_arg(const Napi::CallbackInfo& info, int i, const char* op) {
   int64_t n = int_arg(info, i);
   TENSILE_CHECK(n >= 0, ValueError, op, ": element count must be non-negative, got ", n);
   return n;
-}
-
-// Seeds arrive as two uint32 halves so that JS numbers carry all 64 bits.
-uint64_t seed_arg(const Napi::CallbackInfo& info, int i) {
-  return (uint64_t(uint32_t(int_arg(info, i))) << 32) | uint64_t(uint32_t(int_arg(info, i + 1)));
 }
 
 double p_arg(const Napi::CallbackInfo& info, int i) {

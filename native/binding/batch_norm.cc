@@ -9,25 +9,6 @@
 namespace tensile {
 namespace {
 
-// Pointer to n elements of T at (handle info[i], offset info[i+1]), after checking that they lie
-// inside a CPU storage.
-template <typename T>
-T* checked_ptr(const Napi::CallbackInfo& info, int i, int64_t n, const char* op, const char* name) {
-  Storage* s = storage_arg(info, i);
-  int64_t off = int_arg(info, i + 1);
-  int64_t cap = int64_t(s->bytes / sizeof(T));
-  TENSILE_CHECK(s->device == 0, DeviceError, op, ": ", name, " must be a cpu tensor");
-  TENSILE_CHECK(off >= 0 && off <= cap && n <= cap - off, IndexError, op, ": ", name, " needs ", n, " elements from offset ", off,
-                " but its storage holds ", cap);
-  return static_cast<T*>(s->data) + off;
-}
-
-// Same, but JS null/undefined in slot i gives nullptr.
-template <typename T>
-T* optional_checked_ptr(const Napi::CallbackInfo& info, int i, int64_t n, const char* op, const char* name) {
-  return is_null_arg(info, i) ? nullptr : checked_ptr<T>(info, i, n, op, name);
-}
-
 struct Dims {
   int64_t N, C, S, numel;
 };

@@ -32,19 +32,6 @@ Conv2dParams params_arg(const Napi::CallbackInfo& info, int i) {
   return p;
 }
 
-// Pointer to slot i's tensor after checking that `extent` elements from its offset lie in its
-// CPU storage.
-template <typename T>
-T* span_arg(const Napi::CallbackInfo& info, int i, __int128 extent, const char* what) {
-  Storage* s = storage_arg(info, i);
-  int64_t off = int_arg(info, i + 1);
-  TENSILE_CHECK(s->device == 0, DeviceError, "conv2d: ", what, " is not a CPU tensor");
-  int64_t cap = int64_t(s->bytes / sizeof(T));
-  TENSILE_CHECK(off >= 0 && off <= cap && extent <= __int128(cap - off), IndexError, "conv2d: ", what, " needs ",
-                int64_t(extent), " elements from offset ", off, " but its storage holds ", cap);
-  return static_cast<T*>(s->data) + off;
-}
-
 __int128 input_elems(const Conv2dParams& p) { return __int128(p.N) * p.C * p.H * p.W; }
 __int128 output_elems(const Conv2dParams& p) { return __int128(p.N) * p.OC * p.OH * p.OW; }
 __int128 weight_elems(const Conv2dParams& p) { return __int128(p.OC) * (p.C / p.groups) * p.KH * p.KW; }
@@ -55,10 +42,10 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   Conv2dParams p = params_arg(info, 8);
   dispatch_floating(dtype_arg(info, 9), "conv2d", [&](auto t) {
     using T = decltype(t);
-    T* out = span_arg<T>(info, 0, output_elems(p), "output");
-    const T* x = span_arg<T>(info, 2, input_elems(p), "input");
-    const T* w = span_arg<T>(info, 4, weight_elems(p), "weight");
-    const T* bias = is_null_arg(info, 6) ? nullptr : span_arg<T>(info, 6, p.OC, "bias");
+    T* out = checked_ptr<T>(info, 0, output_elems(p), "conv2d", "output");
+    const T* x = checked_ptr<T>(info, 2, input_elems(p), "conv2d", "input");
+    const T* w = checked_ptr<T>(info, 4, weight_elems(p), "conv2d", "weight");
+    const T* bias = optional_checked_ptr<T>(info, 6, p.OC, "conv2d", "bias");
     conv2d_forward_cpu<T>(out, x, w, bias, p);
   });
   return info.Env().Undefined();
@@ -70,9 +57,9 @@ Napi::Value Conv2dBackwardInput(const Napi::CallbackInfo& info) {
   Conv2dParams p = params_arg(info, 6);
   dispatch_floating(dtype_arg(info, 7), "conv2d", [&](auto t) {
     using T = decltype(t);
-    T* dx = span_arg<T>(info, 0, input_elems(p), "input gradient");
-    const T* dout = span_arg<T>(info, 2, output_elems(p), "output gradient");
-    const T* w = span_arg<T>(info, 4, weight_elems(p), "weight");
+    T* dx = checked_ptr<T>(info, 0, input_elems(p), "conv2d", "input gradient");
+    const T* dout = checked_ptr<T>(info, 2, output_elems(p), "conv2d", "output gradient");
+    const T* w = checked_ptr<T>(info, 4, weight_elems(p), "conv2d", "weight");
     conv2d_backward_input_cpu<T>(dx, dout, w, p);
   });
   return info.Env().Undefined();
@@ -84,9 +71,9 @@ Napi::Value Conv2dBackwardWeight(const Napi::CallbackInfo& info) {
   Conv2dParams p = params_arg(info, 6);
   dispatch_floating(dtype_arg(info, 7), "conv2d", [&](auto t) {
     using T = decltype(t);
-    T* dw = span_arg<T>(info, 0, weight_elems(p), "weight gradient");
-    const T* dout = span_arg<T>(info, 2, output_elems(p), "output gradient");
-    const T* x = span_arg<T>(info, 4, input_elems(p), "input");
+    T* dw = checked_ptr<T>(info, 0, weight_elems(p), "conv2d", "weight gradient");
+    const T* dout = checked_ptr<T>(info, 2, output_elems(p), "conv2d", "output gradient");
+    const T* x = checked_ptr<T>(info, 4, input_elems(p), "conv2d", "input");
     conv2d_backward_weight_cpu<T>(dw, dout, x, p);
   });
   return info.Env().Undefined();
@@ -98,8 +85,8 @@ Napi::Value Conv2dBackwardBias(const Napi::CallbackInfo& info) {
   Conv2dParams p = params_arg(info, 4);
   dispatch_floating(dtype_arg(info, 5), "conv2d", [&](auto t) {
     using T = decltype(t);
-    T* db = span_arg<T>(info, 0, p.OC, "bias gradient");
-    const T* dout = span_arg<T>(info, 2, output_elems(p), "output gradient");
+    T* db = checked_ptr<T>(info, 0, p.OC, "conv2d", "bias gradient");
+    const T* dout = checked_ptr<T>(info, 2, output_elems(p), "conv2d", "output gradient");
     conv2d_backward_bias_cpu<T>(db, dout, p);
   });
   return info.Env().Undefined();

@@ -7,37 +7,60 @@
 namespace tensile {
 namespace {
 
-int64_t numel(const std::vector<int64_t>& shape) {
+// Elements a tensor of `shape` read or written through `strides` spans from its offset: the
+// furthest element reachable, sum over d of (shape[d] - 1) * strides[d], plus one; 0 when empty.
+// Sizes and strides must be non-negative (tensile makes no negative-stride views).
+__int128 strided_extent(const std::vector<int64_t>& shape, const std::vector<int64_t>& strides, const char* op, const char* name) {
+  __int128 last = 0;
+  bool empty = false;
+  for (size_t d = 0; d < shape.size(); d++) {
+    TENSILE_CHECK(shape[d] >= 0 && shape[d] < kMaxSize && strides[d] >= 0 && strides[d] < kMaxSize, ValueError, op, ": ", name,
+                  " shape ", shape_str(shape), " with strides ", shape_str(strides), " needs non-negative sizes and strides below 2^48");
+    if (shape[d] == 0) empty = true;
+    else last += __int128(shape[d] - 1) * strides[d];
+  }
+  return empty ? 0 : last + 1;
+}
+
+// Elements of a contiguous tensor of `shape`.
+int64_t contiguous_extent(const std::vector<int64_t>& shape, const char* op) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    TENSILE_CHECK(d >= 0 && !__builtin_mul_overflow(n, d, &n), ValueError, op, ": shape ", shape_str(shape), " needs non-negative sizes with a product below 2^63");
   return n;
 }
 
-// unary(op, out, outOff, x, xOff, n, dtype, scalar)
+// unary(op, out, outOff, x, xOff, n, dtype, scalar): out and x (n).
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   int64_t op = int_arg(info, 0);
   TENSILE_CHECK(op >= 0 && op <= int64_t(UnaryOp::Round), ValueError, "unary: unknown op code ", op);
-  int64_t n = int_arg(info, 5);
+  int64_t n = size_arg(info, 5, "unary", "n");
   DType dt = dtype_arg(info, 6);
   double scalar = double_arg(info, 7);
   dispatch_floating(dt, "unary", [&](auto t) {
     using T = decltype(t);
-    unary_cpu<T>(UnaryOp(op), tensor_ptr<T>(info, 1), tensor_ptr<T>(info, 3), n, scalar);
+    unary_cpu<T>(UnaryOp(op), checked_ptr<T>(info, 1, n, "unary", "output"), checked_ptr<T>(info, 3, n, "unary", "input"), n, scalar);
   });
   return info.Env().Undefined();
 }
 
-// binary(op, out, outOff, a, aOff, aStrides, b, bOff, bStrides, shape, dtype)
+// binary(op, out, outOff, a, aOff, aStrides, b, bOff, bStrides, shape, dtype): out contiguous
+// (shape); a and b read through their (broadcast, so possibly 0) strides over shape.
 Napi::Value Binary(const Napi::CallbackInfo& info) {
   int64_t op = int_arg(info, 0);
   TENSILE_CHECK(op >= 0 && op <= int64_t(BinaryOp::Ge), ValueError, "binary: unknown op code ", op);
   auto as = ints_arg(info, 5), bs = ints_arg(info, 8), shape = ints_arg(info, 9);
   TENSILE_CHECK(as.size() == shape.size() && bs.size() == shape.size(), ShapeError, "binary: stride ranks ", as.size(), " and ", bs.size(), " do not match shape ", shape_str(shape));
   DType dt = dtype_arg(info, 10);
-  if (numel(shape) == 0) return info.Env().Undefined();
+  const int64_t n = contiguous_extent(shape, "binary");
+  if (n == 0) return info.Env().Undefined();
+  const __int128 a_extent = strided_extent(shape, as, "binary", "a"), b_extent = strided_extent(shape, bs, "binary", "b");
   dispatch_all(dt, [&](auto t) {
     using T = decltype(t);
-    binary_cpu<T>(BinaryOp(op), tensor_ptr<T>(info, 1), tensor_ptr<T>(info, 3), as, tensor_ptr<T>(info, 6), bs, shape);
+    T* out = checked_ptr<T>(info, 1, n, "binary", "output");
+    const T* a = checked_ptr<T>(info, 3, a_extent, "binary", "a");
+    const T* b = checked_ptr<T>(info, 6, b_extent, "binary", "b");
+    binary_cpu<T>(BinaryOp(op), out, a, as, b, bs, shape);
   });
   return info.Env().Undefined();
 }
@@ -53,75 +76,73 @@ Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
     out_strides = ints_arg(info, 7);
     TENSILE_CHECK(out_strides.size() == shape.size(), ShapeError, "copy: out strides ", shape_str(out_strides), " do not match shape ", shape_str(shape));
   }
+  const __int128 out_extent = out_strides.empty() ? contiguous_extent(shape, "copy") : strided_extent(shape, out_strides, "copy", "output");
+  const __int128 x_extent = strided_extent(shape, strides, "copy", "input");
   size_t is = dtype_size(dt);
-  char* out = static_cast<char*>(storage_arg(info, 0)->data) + int_arg(info, 1) * int64_t(is);
-  const char* src = static_cast<const char*>(storage_arg(info, 2)->data) + int_arg(info, 3) * int64_t(is);
+  void* out = checked_data(info, 0, out_extent, is, "copy", "output");
+  const void* src = checked_data(info, 2, x_extent, is, "copy", "input");
   copy_strided_cpu(out, out_strides, src, is, shape, strides);
   return info.Env().Undefined();
 }
 
-// cast(out, outOff, outDtype, x, xOff, xDtype, n)
+// cast(out, outOff, outDtype, x, xOff, xDtype, n): out (n) of outDtype, x (n) of xDtype.
 Napi::Value Cast(const Napi::CallbackInfo& info) {
   DType od = dtype_arg(info, 2), xd = dtype_arg(info, 5);
-  int64_t n = int_arg(info, 6);
-  char* out = static_cast<char*>(storage_arg(info, 0)->data) + int_arg(info, 1) * int64_t(dtype_size(od));
-  const char* x = static_cast<const char*>(storage_arg(info, 3)->data) + int_arg(info, 4) * int64_t(dtype_size(xd));
+  int64_t n = size_arg(info, 6, "cast", "n");
+  void* out = checked_data(info, 0, n, dtype_size(od), "cast", "output");
+  const void* x = checked_data(info, 3, n, dtype_size(xd), "cast", "input");
   cast_cpu(out, od, x, xd, n);
   return info.Env().Undefined();
 }
 
-// fill(out, outOff, n, dtype, value)
+// fill(out, outOff, n, dtype, value): out (n).
 Napi::Value Fill(const Napi::CallbackInfo& info) {
   DType dt = dtype_arg(info, 3);
-  char* out = static_cast<char*>(storage_arg(info, 0)->data) + int_arg(info, 1) * int64_t(dtype_size(dt));
-  fill_cpu(out, dt, int_arg(info, 2), double_arg(info, 4));
+  int64_t n = size_arg(info, 2, "fill", "n");
+  fill_cpu(checked_data(info, 0, n, dtype_size(dt), "fill", "output"), dt, n, double_arg(info, 4));
   return info.Env().Undefined();
 }
 
-// Seeds arrive as two uint32 halves so that JS numbers carry all 64 bits.
-uint64_t seed_arg(const Napi::CallbackInfo& info, int i) {
-  return (uint64_t(uint32_t(int_arg(info, i))) << 32) | uint64_t(uint32_t(int_arg(info, i + 1)));
-}
-
-// uniform(out, outOff, n, dtype, lo, hi, seedHi, seedLo)
+// uniform(out, outOff, n, dtype, lo, hi, seedHi, seedLo): out (n).
 Napi::Value Uniform(const Napi::CallbackInfo& info) {
-  int64_t n = int_arg(info, 2);
+  int64_t n = size_arg(info, 2, "rand", "n");
   dispatch_floating(dtype_arg(info, 3), "rand", [&](auto t) {
     using T = decltype(t);
-    uniform_cpu<T>(tensor_ptr<T>(info, 0), n, double_arg(info, 4), double_arg(info, 5), seed_arg(info, 6));
+    uniform_cpu<T>(checked_ptr<T>(info, 0, n, "rand", "output"), n, double_arg(info, 4), double_arg(info, 5), seed_arg(info, 6));
   });
   return info.Env().Undefined();
 }
 
-// normal(out, outOff, n, dtype, mean, std, seedHi, seedLo)
+// normal(out, outOff, n, dtype, mean, std, seedHi, seedLo): out (n).
 Napi::Value Normal(const Napi::CallbackInfo& info) {
-  int64_t n = int_arg(info, 2);
+  int64_t n = size_arg(info, 2, "randn", "n");
   dispatch_floating(dtype_arg(info, 3), "randn", [&](auto t) {
     using T = decltype(t);
-    normal_cpu<T>(tensor_ptr<T>(info, 0), n, double_arg(info, 4), double_arg(info, 5), seed_arg(info, 6));
+    normal_cpu<T>(checked_ptr<T>(info, 0, n, "randn", "output"), n, double_arg(info, 4), double_arg(info, 5), seed_arg(info, 6));
   });
   return info.Env().Undefined();
 }
 
 // indexSelect(out, outOff, x, xOff, rows, rowElems, dtype, idx, idxOff, k, idxDtype): rows of x
-// (rows, rowElems) gathered by idx (k) of int32 or int64.
+// (rows, rowElems) gathered by idx (k) of int32 or int64 into out (k, rowElems).
 Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
+  const char* op = "indexSelect";
   DType dt = dtype_arg(info, 6), idt = dtype_arg(info, 10);
-  int64_t rows = int_arg(info, 4), row = int_arg(info, 5), k = int_arg(info, 9);
+  int64_t rows = size_arg(info, 4, op, "rows"), row = size_arg(info, 5, op, "rowElems"), k = size_arg(info, 9, op, "k");
   TENSILE_CHECK(idt == DType::Int64 || idt == DType::Int32, DTypeError, "indexSelect: index must be int64 or int32 but got ", dtype_name(idt));
   size_t is = dtype_size(dt);
   std::vector<int64_t> idx(static_cast<size_t>(k));
   if (idt == DType::Int64) {
-    const int64_t* p = tensor_ptr<int64_t>(info, 7);
+    const int64_t* p = checked_ptr<int64_t>(info, 7, k, op, "index");
     idx.assign(p, p + k);
   } else {
-    const int32_t* p = tensor_ptr<int32_t>(info, 7);
+    const int32_t* p = checked_ptr<int32_t>(info, 7, k, op, "index");
     idx.assign(p, p + k);
   }
   for (int64_t j = 0; j < k; j++)
     TENSILE_CHECK(idx[j] >= 0 && idx[j] < rows, IndexError, "indexSelect: index ", idx[j], " at position ", j, " is out of range for dimension 0 of size ", rows);
-  char* out = static_cast<char*>(storage_arg(info, 0)->data) + int_arg(info, 1) * int64_t(is);
-  const char* x = static_cast<const char*>(storage_arg(info, 2)->data) + int_arg(info, 3) * int64_t(is);
+  void* out = checked_data(info, 0, __int128(k) * row, is, op, "output");
+  const void* x = checked_data(info, 2, __int128(rows) * row, is, op, "input");
   index_select_rows_cpu(out, x, size_t(row) * is, idx.data(), k);
   return info.Env().Undefined();
 }
@@ -129,13 +150,15 @@ Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
 // indexAddRows(out, outOff, src, srcOff, rows, rowElems, dtype, idx, idxOff, k): out (rows,
 // rowElems) += src (k, rowElems) scattered by idx (int64, k).
 Napi::Value IndexAddRows(const Napi::CallbackInfo& info) {
-  int64_t rows = int_arg(info, 4), row = int_arg(info, 5), k = int_arg(info, 9);
-  const int64_t* idx = tensor_ptr<int64_t>(info, 7);
+  const char* op = "indexAdd";
+  int64_t rows = size_arg(info, 4, op, "rows"), row = size_arg(info, 5, op, "rowElems"), k = size_arg(info, 9, op, "k");
+  const int64_t* idx = checked_ptr<int64_t>(info, 7, k, op, "index");
   for (int64_t j = 0; j < k; j++)
     TENSILE_CHECK(idx[j] >= 0 && idx[j] < rows, IndexError, "indexAdd: index ", idx[j], " is out of range for dimension 0 of size ", rows);
-  dispatch_floating(dtype_arg(info, 6), "indexAdd", [&](auto t) {
+  dispatch_floating(dtype_arg(info, 6), op, [&](auto t) {
     using T = decltype(t);
-    index_add_rows_cpu<T>(tensor_ptr<T>(info, 0), tensor_ptr<T>(info, 2), row, idx, k);
+    index_add_rows_cpu<T>(checked_ptr<T>(info, 0, __int128(rows) * row, op, "output"), checked_ptr<T>(info, 2, __int128(k) * row, op, "source"), row,
+                          idx, k);
   });
   return info.Env().Undefined();
 }

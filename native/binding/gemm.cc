@@ -15,18 +15,6 @@ __int128 matrix_extent(int64_t batch, int64_t rows, int64_t cols, int64_t ld, in
   return __int128(batch - 1) * stride + __int128(rows - 1) * ld + cols;
 }
 
-// Pointer to slot i's tensor after checking that [offset, offset + extent) lies in its CPU storage.
-template <typename T>
-T* span_arg(const Napi::CallbackInfo& info, int i, __int128 extent, const char* what) {
-  Storage* s = storage_arg(info, i);
-  int64_t off = int_arg(info, i + 1);
-  TENSILE_CHECK(s->device == 0, DeviceError, "gemm: ", what, " is not a CPU tensor");
-  int64_t cap = int64_t(s->bytes / sizeof(T));
-  TENSILE_CHECK(off >= 0 && off <= cap && extent <= __int128(cap - off), IndexError, "gemm: ", what, " needs ",
-                int64_t(extent), " elements from offset ", off, " but its storage holds ", cap);
-  return static_cast<T*>(s->data) + off;
-}
-
 // gemm(transA, transB, M, N, K, alpha, a, aOff, lda, b, bOff, ldb, beta, c, cOff, ldc,
 //      batch, strideA, strideB, strideC, dtype)
 // For each of `batch` matrices: C (M, N) = alpha * op(A) (M, K) * op(B) (K, N) + beta * C, all
@@ -56,9 +44,9 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   dispatch_floating(dt, "gemm", [&](auto t) {
     using T = decltype(t);
     const bool reads = M > 0 && N > 0 && K > 0;
-    const T* a = span_arg<T>(info, 6, reads ? matrix_extent(batch, aRows, aCols, lda, sa) : 0, "A");
-    const T* b = span_arg<T>(info, 9, reads ? matrix_extent(batch, bRows, bCols, ldb, sb) : 0, "B");
-    T* c = span_arg<T>(info, 13, matrix_extent(batch, M, N, ldc, sc), "C");
+    const T* a = checked_ptr<T>(info, 6, reads ? matrix_extent(batch, aRows, aCols, lda, sa) : 0, "gemm", "A");
+    const T* b = checked_ptr<T>(info, 9, reads ? matrix_extent(batch, bRows, bCols, ldb, sb) : 0, "gemm", "B");
+    T* c = checked_ptr<T>(info, 13, matrix_extent(batch, M, N, ldc, sc), "gemm", "C");
     gemm_batched_cpu<T>(ta, tb, M, N, K, T(alpha), a, lda, sa, b, ldb, sb, T(beta), c, ldc, sc, batch);
   });
   return info.Env().Undefined();

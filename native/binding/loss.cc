@@ -9,38 +9,16 @@
 namespace tensile {
 namespace {
 
-constexpr int64_t kMaxDim = int64_t(1) << 48;  // far above any real size; keeps products in int64
-
-// A dimension argument: an integer in [0, 2^48).
-int64_t dim_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
-  int64_t d = int_arg(info, i);
-  TENSILE_CHECK(d >= 0 && d < kMaxDim, ValueError, op, ": ", name, " must be a non-negative size but got ", d);
-  return d;
-}
-
 // outer * C * inner, rejecting products that would overflow.
 int64_t checked_numel(const char* op, int64_t outer, int64_t C, int64_t inner) {
   int64_t oc = 0, n = 0;
-  TENSILE_CHECK(!__builtin_mul_overflow(outer, C, &oc) && !__builtin_mul_overflow(oc, inner, &n) && n < kMaxDim,
+  TENSILE_CHECK(!__builtin_mul_overflow(outer, C, &oc) && !__builtin_mul_overflow(oc, inner, &n) && n < kMaxSize,
                 ValueError, op, ": sizes (", outer, ", ", C, ", ", inner, ") are too large");
   return n;
 }
 
-// tensor_ptr<T>, after checking that the storage holds `n` elements of T from the offset on.
-template <typename T>
-T* sized_ptr(const Napi::CallbackInfo& info, int i, int64_t n, const char* op, const char* name) {
-  Storage* s = storage_arg(info, i);
-  int64_t offset = int_arg(info, i + 1);
-  TENSILE_CHECK(s->device == 0, DeviceError, op, ": ", name, " is not a CPU tensor");
-  TENSILE_CHECK(offset >= 0 && offset < kMaxDim && uint64_t(offset + n) * sizeof(T) <= s->bytes, ValueError, op, ": ", name,
-                " needs ", n, " elements from offset ", offset, " but its storage holds ", s->bytes / sizeof(T));
-  return static_cast<T*>(s->data) + offset;
-}
-
-template <typename T>
-T* optional_sized_ptr(const Napi::CallbackInfo& info, int i, int64_t n, const char* op, const char* name) {
-  return is_null_arg(info, i) ? nullptr : sized_ptr<T>(info, i, n, op, name);
-}
+// Loss keeps the ValueError its tests pin (test/ops/loss.test.ts) for a buffer that does not fit.
+constexpr RangeError kLossRange = RangeError::NeedsAsValueError;
 
 Reduction reduction_arg(const Napi::CallbackInfo& info, int i, const char* op) {
   int64_t r = int_arg(info, i);
@@ -76,12 +54,12 @@ void dispatch_target(DType d, const char* op, Fn&& fn) {
 template <bool Log>
 Napi::Value SoftmaxForwardFn(const Napi::CallbackInfo& info) {
   const char* op = Log ? "log_softmax" : "softmax";
-  int64_t outer = dim_arg(info, 4, op, "outer"), C = dim_arg(info, 5, op, "C"), inner = dim_arg(info, 6, op, "inner");
+  int64_t outer = size_arg(info, 4, op, "outer"), C = size_arg(info, 5, op, "C"), inner = size_arg(info, 6, op, "inner");
   int64_t n = checked_numel(op, outer, C, inner);
   dispatch_floating(dtype_arg(info, 7), op, [&](auto t) {
     using T = decltype(t);
-    T* out = sized_ptr<T>(info, 0, n, op, "out");
-    const T* x = sized_ptr<T>(info, 2, n, op, "input");
+    T* out = checked_ptr<T>(info, 0, n, op, "out", kLossRange);
+    const T* x = checked_ptr<T>(info, 2, n, op, "input", kLossRange);
     if (Log)
       log_softmax_forward_cpu<T>(out, x, outer, C, inner);
     else
@@ -95,13 +73,13 @@ Napi::Value SoftmaxForwardFn(const Napi::CallbackInfo& info) {
 template <bool Log>
 Napi::Value SoftmaxBackwardFn(const Napi::CallbackInfo& info) {
   const char* op = Log ? "log_softmax_backward" : "softmax_backward";
-  int64_t outer = dim_arg(info, 6, op, "outer"), C = dim_arg(info, 7, op, "C"), inner = dim_arg(info, 8, op, "inner");
+  int64_t outer = size_arg(info, 6, op, "outer"), C = size_arg(info, 7, op, "C"), inner = size_arg(info, 8, op, "inner");
   int64_t n = checked_numel(op, outer, C, inner);
   dispatch_floating(dtype_arg(info, 9), op, [&](auto t) {
     using T = decltype(t);
-    T* dx = sized_ptr<T>(info, 0, n, op, "dx");
-    const T* dy = sized_ptr<T>(info, 2, n, op, "grad");
-    const T* out = sized_ptr<T>(info, 4, n, op, "output");
+    T* dx = checked_ptr<T>(info, 0, n, op, "dx", kLossRange);
+    const T* dy = checked_ptr<T>(info, 2, n, op, "grad", kLossRange);
+    const T* out = checked_ptr<T>(info, 4, n, op, "output", kLossRange);
     if (Log)
       log_softmax_backward_cpu<T>(dx, dy, out, outer, C, inner);
     else
@@ -113,31 +91,62 @@ Napi::Value SoftmaxBackwardFn(const Napi::CallbackInfo& info) {
 // ---------------------------------------------------------------------------------------------
 // cross-entropy and nll_loss
 
+// The arguments the four class-index bindings share. In each, reduction sits at slot r, followed by
+// ignoreIndex, labelSmoothing (cross_entropy only), outer, C and inner; the target's dtype code has
+// its own slot.
+struct ClassLossArgs {
+  int64_t outer, C, inner;
+  int64_t n, S;  // n = outer * C * inner (logits, logp); S = outer * inner (targets, per-sample losses)
+  Reduction red;
+  int64_t ignore;
+  double eps;  // label smoothing; 0 for nll_loss
+  DType target_dtype;
+};
+
+ClassLossArgs class_loss_args(const Napi::CallbackInfo& info, const char* op, int r, bool smoothing, int target_dtype_at) {
+  const int dims = r + (smoothing ? 3 : 2);
+  ClassLossArgs a{};
+  a.outer = size_arg(info, dims, op, "outer");
+  a.C = size_arg(info, dims + 1, op, "C");
+  a.inner = size_arg(info, dims + 2, op, "inner");
+  a.n = checked_numel(op, a.outer, a.C, a.inner);
+  a.S = a.outer * a.inner;
+  a.red = reduction_arg(info, r, op);
+  a.ignore = int_arg(info, r + 1);
+  a.eps = smoothing ? double_arg(info, r + 2) : 0;
+  TENSILE_CHECK(a.eps >= 0 && a.eps <= 1, ValueError, op, ": labelSmoothing must be in [0, 1] but got ", a.eps);
+  a.target_dtype = dtype_arg(info, target_dtype_at);
+  return a;
+}
+
+// Runs fn(target) with the class-index target at slot i (S entries of int64 or int32), after
+// checking every entry against [0, C) or ignore_index.
+template <typename Fn>
+void with_target(const Napi::CallbackInfo& info, int i, const ClassLossArgs& a, const char* op, Fn&& fn) {
+  dispatch_target(a.target_dtype, op, [&](auto ti) {
+    using TI = decltype(ti);
+    const TI* target = checked_ptr<TI>(info, i, a.S, op, "target", kLossRange);
+    check_targets(op, target, a.S, a.C, a.ignore);
+    fn(target);
+  });
+}
+
 // crossEntropyForward(out, outOff, totalWeight, twOff, logp, logpOff, logits, logitsOff, target,
 //   targetOff, targetDtype, weight|null, weightOff, reduction, ignoreIndex, labelSmoothing, outer, C,
 //   inner, dtype): logits and logp (outer, C, inner); target (outer, inner); weight (C); out
 //   (outer, inner) for reduction 0 (none), else (1); totalWeight (1).
 Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
   const char* op = "cross_entropy";
-  int64_t outer = dim_arg(info, 16, op, "outer"), C = dim_arg(info, 17, op, "C"), inner = dim_arg(info, 18, op, "inner");
-  int64_t n = checked_numel(op, outer, C, inner), S = outer * inner;
-  Reduction red = reduction_arg(info, 13, op);
-  int64_t ignore = int_arg(info, 14);
-  double eps = double_arg(info, 15);
-  TENSILE_CHECK(eps >= 0 && eps <= 1, ValueError, op, ": labelSmoothing must be in [0, 1] but got ", eps);
-  DType tdt = dtype_arg(info, 10);
+  const ClassLossArgs a = class_loss_args(info, op, 13, true, 10);
   dispatch_floating(dtype_arg(info, 19), op, [&](auto t) {
     using T = decltype(t);
-    T* out = sized_ptr<T>(info, 0, red == Reduction::None ? S : 1, op, "out");
-    T* tw = sized_ptr<T>(info, 2, 1, op, "totalWeight");
-    T* logp = sized_ptr<T>(info, 4, n, op, "logp");
-    const T* logits = sized_ptr<T>(info, 6, n, op, "input");
-    const T* weight = optional_sized_ptr<T>(info, 11, C, op, "weight");
-    dispatch_target(tdt, op, [&](auto ti) {
-      using TI = decltype(ti);
-      const TI* target = sized_ptr<TI>(info, 8, S, op, "target");
-      check_targets(op, target, S, C, ignore);
-      cross_entropy_forward_cpu<T, TI>(out, tw, logp, logits, target, weight, red, ignore, eps, outer, C, inner);
+    T* out = checked_ptr<T>(info, 0, a.red == Reduction::None ? a.S : 1, op, "out", kLossRange);
+    T* tw = checked_ptr<T>(info, 2, 1, op, "totalWeight", kLossRange);
+    T* logp = checked_ptr<T>(info, 4, a.n, op, "logp", kLossRange);
+    const T* logits = checked_ptr<T>(info, 6, a.n, op, "input", kLossRange);
+    const T* weight = optional_checked_ptr<T>(info, 11, a.C, op, "weight", kLossRange);
+    with_target(info, 8, a, op, [&](auto target) {
+      cross_entropy_forward_cpu<T>(out, tw, logp, logits, target, weight, a.red, a.ignore, a.eps, a.outer, a.C, a.inner);
     });
   });
   return info.Env().Undefined();
@@ -148,25 +157,16 @@ Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
 //   inner, dtype): dlogits and logp (outer, C, inner); dout (outer, inner) for reduction 0, else (1).
 Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info) {
   const char* op = "cross_entropy_backward";
-  int64_t outer = dim_arg(info, 16, op, "outer"), C = dim_arg(info, 17, op, "C"), inner = dim_arg(info, 18, op, "inner");
-  int64_t n = checked_numel(op, outer, C, inner), S = outer * inner;
-  Reduction red = reduction_arg(info, 13, op);
-  int64_t ignore = int_arg(info, 14);
-  double eps = double_arg(info, 15);
-  TENSILE_CHECK(eps >= 0 && eps <= 1, ValueError, op, ": labelSmoothing must be in [0, 1] but got ", eps);
-  DType tdt = dtype_arg(info, 8);
+  const ClassLossArgs a = class_loss_args(info, op, 13, true, 8);
   dispatch_floating(dtype_arg(info, 19), op, [&](auto t) {
     using T = decltype(t);
-    T* dlogits = sized_ptr<T>(info, 0, n, op, "dlogits");
-    const T* dout = sized_ptr<T>(info, 2, red == Reduction::None ? S : 1, op, "grad");
-    const T* logp = sized_ptr<T>(info, 4, n, op, "logp");
-    const T* weight = optional_sized_ptr<T>(info, 9, C, op, "weight");
-    const T* tw = sized_ptr<T>(info, 11, 1, op, "totalWeight");
-    dispatch_target(tdt, op, [&](auto ti) {
-      using TI = decltype(ti);
-      const TI* target = sized_ptr<TI>(info, 6, S, op, "target");
-      check_targets(op, target, S, C, ignore);
-      cross_entropy_backward_cpu<T, TI>(dlogits, dout, logp, target, weight, tw, red, ignore, eps, outer, C, inner);
+    T* dlogits = checked_ptr<T>(info, 0, a.n, op, "dlogits", kLossRange);
+    const T* dout = checked_ptr<T>(info, 2, a.red == Reduction::None ? a.S : 1, op, "grad", kLossRange);
+    const T* logp = checked_ptr<T>(info, 4, a.n, op, "logp", kLossRange);
+    const T* weight = optional_checked_ptr<T>(info, 9, a.C, op, "weight", kLossRange);
+    const T* tw = checked_ptr<T>(info, 11, 1, op, "totalWeight", kLossRange);
+    with_target(info, 6, a, op, [&](auto target) {
+      cross_entropy_backward_cpu<T>(dlogits, dout, logp, target, weight, tw, a.red, a.ignore, a.eps, a.outer, a.C, a.inner);
     });
   });
   return info.Env().Undefined();
@@ -177,22 +177,15 @@ Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info) {
 //   target (outer, inner); weight (C); out (outer, inner) for reduction 0 (none), else (1).
 Napi::Value NllLossForward(const Napi::CallbackInfo& info) {
   const char* op = "nll_loss";
-  int64_t outer = dim_arg(info, 13, op, "outer"), C = dim_arg(info, 14, op, "C"), inner = dim_arg(info, 15, op, "inner");
-  int64_t n = checked_numel(op, outer, C, inner), S = outer * inner;
-  Reduction red = reduction_arg(info, 11, op);
-  int64_t ignore = int_arg(info, 12);
-  DType tdt = dtype_arg(info, 8);
+  const ClassLossArgs a = class_loss_args(info, op, 11, false, 8);
   dispatch_floating(dtype_arg(info, 16), op, [&](auto t) {
     using T = decltype(t);
-    T* out = sized_ptr<T>(info, 0, red == Reduction::None ? S : 1, op, "out");
-    T* tw = sized_ptr<T>(info, 2, 1, op, "totalWeight");
-    const T* logp = sized_ptr<T>(info, 4, n, op, "input");
-    const T* weight = optional_sized_ptr<T>(info, 9, C, op, "weight");
-    dispatch_target(tdt, op, [&](auto ti) {
-      using TI = decltype(ti);
-      const TI* target = sized_ptr<TI>(info, 6, S, op, "target");
-      check_targets(op, target, S, C, ignore);
-      nll_loss_forward_cpu<T, TI>(out, tw, logp, target, weight, red, ignore, outer, C, inner);
+    T* out = checked_ptr<T>(info, 0, a.red == Reduction::None ? a.S : 1, op, "out", kLossRange);
+    T* tw = checked_ptr<T>(info, 2, 1, op, "totalWeight", kLossRange);
+    const T* logp = checked_ptr<T>(info, 4, a.n, op, "input", kLossRange);
+    const T* weight = optional_checked_ptr<T>(info, 9, a.C, op, "weight", kLossRange);
+    with_target(info, 6, a, op, [&](auto target) {
+      nll_loss_forward_cpu<T>(out, tw, logp, target, weight, a.red, a.ignore, a.outer, a.C, a.inner);
     });
   });
   return info.Env().Undefined();
@@ -203,22 +196,15 @@ Napi::Value NllLossForward(const Napi::CallbackInfo& info) {
 //   dout (outer, inner) for reduction 0, else (1).
 Napi::Value NllLossBackward(const Napi::CallbackInfo& info) {
   const char* op = "nll_loss_backward";
-  int64_t outer = dim_arg(info, 13, op, "outer"), C = dim_arg(info, 14, op, "C"), inner = dim_arg(info, 15, op, "inner");
-  int64_t n = checked_numel(op, outer, C, inner), S = outer * inner;
-  Reduction red = reduction_arg(info, 11, op);
-  int64_t ignore = int_arg(info, 12);
-  DType tdt = dtype_arg(info, 6);
+  const ClassLossArgs a = class_loss_args(info, op, 11, false, 6);
   dispatch_floating(dtype_arg(info, 16), op, [&](auto t) {
     using T = decltype(t);
-    T* dlogp = sized_ptr<T>(info, 0, n, op, "dlogp");
-    const T* dout = sized_ptr<T>(info, 2, red == Reduction::None ? S : 1, op, "grad");
-    const T* weight = optional_sized_ptr<T>(info, 7, C, op, "weight");
-    const T* tw = sized_ptr<T>(info, 9, 1, op, "totalWeight");
-    dispatch_target(tdt, op, [&](auto ti) {
-      using TI = decltype(ti);
-      const TI* target = sized_ptr<TI>(info, 4, S, op, "target");
-      check_targets(op, target, S, C, ignore);
-      nll_loss_backward_cpu<T, TI>(dlogp, dout, target, weight, tw, red, ignore, outer, C, inner);
+    T* dlogp = checked_ptr<T>(info, 0, a.n, op, "dlogp", kLossRange);
+    const T* dout = checked_ptr<T>(info, 2, a.red == Reduction::None ? a.S : 1, op, "grad", kLossRange);
+    const T* weight = optional_checked_ptr<T>(info, 7, a.C, op, "weight", kLossRange);
+    const T* tw = checked_ptr<T>(info, 9, 1, op, "totalWeight", kLossRange);
+    with_target(info, 4, a, op, [&](auto target) {
+      nll_loss_backward_cpu<T>(dlogp, dout, target, weight, tw, a.red, a.ignore, a.outer, a.C, a.inner);
     });
   });
   return info.Env().Undefined();
@@ -245,13 +231,13 @@ template <PointwiseLoss L>
 Napi::Value PointwiseForward(const Napi::CallbackInfo& info) {
   const char* op = pointwise_name(L);
   Reduction red = reduction_arg(info, 6, op);
-  int64_t n = dim_arg(info, 7, op, "n");
+  int64_t n = size_arg(info, 7, op, "n");
   double beta = beta_arg(info, 9, L);
   dispatch_floating(dtype_arg(info, 8), op, [&](auto t) {
     using T = decltype(t);
-    T* out = sized_ptr<T>(info, 0, red == Reduction::None ? n : 1, op, "out");
-    const T* input = sized_ptr<T>(info, 2, n, op, "input");
-    const T* target = sized_ptr<T>(info, 4, n, op, "target");
+    T* out = checked_ptr<T>(info, 0, red == Reduction::None ? n : 1, op, "out", kLossRange);
+    const T* input = checked_ptr<T>(info, 2, n, op, "input", kLossRange);
+    const T* target = checked_ptr<T>(info, 4, n, op, "target", kLossRange);
     pointwise_loss_forward_cpu<T>(L, out, input, target, red, beta, n);
   });
   return info.Env().Undefined();
@@ -263,14 +249,14 @@ template <PointwiseLoss L>
 Napi::Value PointwiseBackward(const Napi::CallbackInfo& info) {
   const char* op = pointwise_name(L);
   Reduction red = reduction_arg(info, 8, op);
-  int64_t n = dim_arg(info, 9, op, "n");
+  int64_t n = size_arg(info, 9, op, "n");
   double beta = beta_arg(info, 11, L);
   dispatch_floating(dtype_arg(info, 10), op, [&](auto t) {
     using T = decltype(t);
-    T* dinput = sized_ptr<T>(info, 0, n, op, "dinput");
-    const T* dout = sized_ptr<T>(info, 2, red == Reduction::None ? n : 1, op, "grad");
-    const T* input = sized_ptr<T>(info, 4, n, op, "input");
-    const T* target = sized_ptr<T>(info, 6, n, op, "target");
+    T* dinput = checked_ptr<T>(info, 0, n, op, "dinput", kLossRange);
+    const T* dout = checked_ptr<T>(info, 2, red == Reduction::None ? n : 1, op, "grad", kLossRange);
+    const T* input = checked_ptr<T>(info, 4, n, op, "input", kLossRange);
+    const T* target = checked_ptr<T>(info, 6, n, op, "target", kLossRange);
     pointwise_loss_backward_cpu<T>(L, dinput, dout, input, target, red, beta, n);
   });
   return info.Env().Undefined();

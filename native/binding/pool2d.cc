@@ -19,19 +19,6 @@ int64_t count3(const char* op, int64_t a, int64_t b, int64_t c) {
   return abc;
 }
 
-// Pointer to n elements of T at (handle info[i], offset info[i+1]), after checking that they lie
-// inside a CPU storage.
-template <typename T>
-T* checked_ptr(const Napi::CallbackInfo& info, int i, int64_t n, const char* op, const char* name) {
-  Storage* s = storage_arg(info, i);
-  int64_t off = int_arg(info, i + 1);
-  int64_t cap = int64_t(s->bytes / sizeof(T));
-  TENSILE_CHECK(s->device == 0, DeviceError, op, ": ", name, " must be a cpu tensor");
-  TENSILE_CHECK(off >= 0 && off <= cap && n <= cap - off, IndexError, op, ": ", name, " needs ", n, " elements from offset ", off,
-                " but its storage holds ", cap);
-  return static_cast<T*>(s->data) + off;
-}
-
 struct Planes {
   int64_t P, H, W, OH, OW;
   int64_t in, out;  // P*H*W and P*OH*OW
@@ -91,19 +78,33 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The arguments avgPool2dForward and avgPool2dBackward share, from slot 4 on:
+// P, H, W, OH, OW, kH, kW, sH, sW, pH, pW, countIncludePad, divisorOverride, dtype.
+struct AvgPoolArgs {
+  Planes g;
+  Pool2dWindow w;
+  bool include_pad;
+  int64_t divisor;  // 0 means none
+  DType dtype;
+};
+
+AvgPoolArgs avg_pool_args(const Napi::CallbackInfo& info, const char* op) {
+  AvgPoolArgs a{planes_arg(info, 4, op), window_arg(info, 9, false, op), bool_arg(info, 15), int_arg(info, 16), DType::Float32};
+  TENSILE_CHECK(a.divisor >= 0, ValueError, op, ": divisor_override must be positive, got ", a.divisor);
+  a.dtype = dtype_arg(info, 17);
+  return a;
+}
+
 // avgPool2dForward(out, outOff, x, xOff, P, H, W, OH, OW, kH, kW, sH, sW, pH, pW, countIncludePad, divisorOverride, dtype)
 // out (P, OH, OW), x (P, H, W); divisorOverride 0 means none.
 Napi::Value AvgPool2dForward(const Napi::CallbackInfo& info) {
   const char* op = "avg_pool2d";
-  Planes g = planes_arg(info, 4, op);
-  Pool2dWindow w = window_arg(info, 9, false, op);
-  bool include_pad = bool_arg(info, 15);
-  int64_t divisor = int_arg(info, 16);
-  TENSILE_CHECK(divisor >= 0, ValueError, op, ": divisor_override must be positive, got ", divisor);
-  dispatch_floating(dtype_arg(info, 17), op, [&](auto t) {
+  const AvgPoolArgs a = avg_pool_args(info, op);
+  const Planes& g = a.g;
+  dispatch_floating(a.dtype, op, [&](auto t) {
     using T = decltype(t);
     avg_pool2d_forward_cpu<T>(checked_ptr<T>(info, 0, g.out, op, "output"), checked_ptr<T>(info, 2, g.in, op, "input"), g.P, g.H, g.W, g.OH,
-                              g.OW, w, include_pad, divisor);
+                              g.OW, a.w, a.include_pad, a.divisor);
   });
   return info.Env().Undefined();
 }
@@ -112,15 +113,12 @@ Napi::Value AvgPool2dForward(const Napi::CallbackInfo& info) {
 // dx (P, H, W), dy (P, OH, OW).
 Napi::Value AvgPool2dBackward(const Napi::CallbackInfo& info) {
   const char* op = "avg_pool2d_backward";
-  Planes g = planes_arg(info, 4, op);
-  Pool2dWindow w = window_arg(info, 9, false, op);
-  bool include_pad = bool_arg(info, 15);
-  int64_t divisor = int_arg(info, 16);
-  TENSILE_CHECK(divisor >= 0, ValueError, op, ": divisor_override must be positive, got ", divisor);
-  dispatch_floating(dtype_arg(info, 17), op, [&](auto t) {
+  const AvgPoolArgs a = avg_pool_args(info, op);
+  const Planes& g = a.g;
+  dispatch_floating(a.dtype, op, [&](auto t) {
     using T = decltype(t);
     avg_pool2d_backward_cpu<T>(checked_ptr<T>(info, 0, g.in, op, "grad_input"), checked_ptr<T>(info, 2, g.out, op, "grad_output"), g.P, g.H,
-                               g.W, g.OH, g.OW, w, include_pad, divisor);
+                               g.W, g.OH, g.OW, a.w, a.include_pad, a.divisor);
   });
   return info.Env().Undefined();
 }

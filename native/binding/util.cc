@@ -10,6 +10,19 @@ struct ErrorClasses {
   Napi::FunctionReference ctor[8];
 };
 
+// Decimal text of a 128-bit count (ostream has no operator for __int128).
+std::string count_str(__int128 v) {
+  if (v >= INT64_MIN && v <= INT64_MAX) return std::to_string(int64_t(v));
+  const bool neg = v < 0;
+  unsigned __int128 u = neg ? -(unsigned __int128)(v) : (unsigned __int128)(v);
+  std::string digits;
+  while (u) {
+    digits.insert(digits.begin(), char('0' + int(u % 10)));
+    u /= 10;
+  }
+  return neg ? "-" + digits : digits;
+}
+
 const char* kind_name(ErrorKind k) {
   static const char* names[] = {"Error", "ShapeError", "DTypeError", "DeviceError", "IndexError", "DataError", "OutOfMemoryError", "ValueError"};
   return names[int(k)];
@@ -127,6 +140,30 @@ std::vector<int64_t> ints_arg(const Napi::CallbackInfo& info, int i) {
     out[k] = int64_t(d);
   }
   return out;
+}
+
+int64_t size_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name) {
+  int64_t v = int_arg(info, i);
+  TENSILE_CHECK(v >= 0 && v < kMaxSize, ValueError, op, ": ", name, " must be a non-negative size but got ", v);
+  return v;
+}
+
+uint64_t seed_arg(const Napi::CallbackInfo& info, int i) {
+  return (uint64_t(uint32_t(int_arg(info, i))) << 32) | uint64_t(uint32_t(int_arg(info, i + 1)));
+}
+
+void* checked_data(const Napi::CallbackInfo& info, int i, __int128 n, size_t itemsize, const char* op, const char* name,
+                   RangeError report) {
+  Storage* s = storage_arg(info, i);
+  int64_t off = int_arg(info, i + 1);
+  TENSILE_CHECK(s->device == 0, DeviceError, op, ": ", name, " must be a cpu tensor");
+  int64_t cap = int64_t(s->bytes / itemsize);
+  if (off >= 0 && off <= cap && n >= 0 && n <= __int128(cap - off)) return static_cast<char*>(s->data) + off * int64_t(itemsize);
+  if (report == RangeError::DoesNotFit)
+    throw BindingError{ErrorKind::IndexError, str_cat(op, ": ", name, " of ", count_str(n), " elements at offset ", off,
+                                                      " does not fit its storage of ", cap, " elements")};
+  throw BindingError{report == RangeError::NeedsAsValueError ? ErrorKind::ValueError : ErrorKind::IndexError,
+                     str_cat(op, ": ", name, " needs ", count_str(n), " elements from offset ", off, " but its storage holds ", cap)};
 }
 
 bool is_null_arg(const Napi::CallbackInfo& info, int i) {

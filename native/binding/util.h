@@ -71,19 +71,43 @@ DType dtype_arg(const Napi::CallbackInfo& info, int i);
 std::vector<int64_t> ints_arg(const Napi::CallbackInfo& info, int i);
 bool is_null_arg(const Napi::CallbackInfo& info, int i);
 
-// Pointer to element `info[i+1]` of the storage in `info[i]`, typed as T.
+// A size argument (element count, dimension): an integer in [0, kMaxSize), else a ValueError naming
+// op and name. 2^48 is far above any real size, and a product of two such sizes fits an __int128.
+constexpr int64_t kMaxSize = int64_t(1) << 48;
+int64_t size_arg(const Napi::CallbackInfo& info, int i, const char* op, const char* name);
+
+// Seeds arrive as two uint32 halves (info[i], info[i+1]) so that JS numbers carry all 64 bits.
+uint64_t seed_arg(const Napi::CallbackInfo& info, int i);
+
+// ---------------------------------------------------------------------------------------------
+// checked tensor pointers
+
+// How a failed range check is reported. The common form is an IndexError worded
+//   "<op>: <name> needs <n> elements from offset <off> but its storage holds <cap>".
+// Two families keep what their tests pin: loss raises those words as a ValueError
+// (test/ops/loss.test.ts) and optim words it "<op>: <name> of <n> elements at offset <off> does
+// not fit its storage of <cap> elements" (test/optim/optimizer.test.ts).
+enum class RangeError { Needs, NeedsAsValueError, DoesNotFit };
+
+// Start of the n elements of `itemsize` bytes at (handle info[i], element offset info[i+1]), after
+// checking that they lie inside a CPU storage: a DeviceError if not cpu, else a range error naming
+// op, argument name, n, offset and capacity. n is 128-bit so that callers can pass unchecked
+// products of sizes.
+void* checked_data(const Napi::CallbackInfo& info, int i, __int128 n, size_t itemsize, const char* op, const char* name,
+                   RangeError report = RangeError::Needs);
+
+// The same, typed: a pointer to n elements of T. Every binding reaches tensor memory through this.
 template <typename T>
-T* tensor_ptr(const Napi::CallbackInfo& info, int i) {
-  Storage* s = storage_arg(info, i);
-  int64_t offset = int_arg(info, i + 1);
-  return static_cast<T*>(s->data) + offset;
+T* checked_ptr(const Napi::CallbackInfo& info, int i, __int128 n, const char* op, const char* name,
+               RangeError report = RangeError::Needs) {
+  return static_cast<T*>(checked_data(info, i, n, sizeof(T), op, name, report));
 }
 
 // Same, but JS null/undefined in slot i gives nullptr (optional bias, weight, ...).
 template <typename T>
-T* optional_tensor_ptr(const Napi::CallbackInfo& info, int i) {
-  if (is_null_arg(info, i)) return nullptr;
-  return tensor_ptr<T>(info, i);
+T* optional_checked_ptr(const Napi::CallbackInfo& info, int i, __int128 n, const char* op, const char* name,
+                        RangeError report = RangeError::Needs) {
+  return is_null_arg(info, i) ? nullptr : checked_ptr<T>(info, i, n, op, name, report);
 }
 
 // Runs fn(T{}) with T = float or double; other dtypes are a DTypeError naming the op.

@@ -150,22 +150,39 @@ inline double pointwise_grad(PointwiseLoss loss, double z, double beta) {
 // ---------------------------------------------------------------------------------------------
 // log_softmax / softmax
 
-template <typename T>
-void log_softmax_forward_cpu(T* out, const T* x, int64_t outer, int64_t C, int64_t inner) {
+namespace {
+
+// log_softmax and softmax forward share everything but the last step: per slice, the max over C
+// and sum_c exp(x - max) (slice_max_sumexp), then out from those two.
+template <bool Log, typename T>
+void softmax_forward_impl(T* out, const T* x, int64_t outer, int64_t C, int64_t inner) {
   if (outer * C * inner == 0) return;
   parallel_for(outer, slice_grain(C * inner), [&](int64_t o0, int64_t o1) {
     ScratchBuffer<double> buf(static_cast<size_t>(2 * inner));
     double* mx = buf.get();
-    double* lse = mx + inner;
+    double* sum = mx + inner;
     for (int64_t o = o0; o < o1; o++) {
       const T* xo = x + o * C * inner;
       T* yo = out + o * C * inner;
-      slice_max_sumexp(mx, lse, xo, C, inner);
-      for (int64_t i = 0; i < inner; i++) lse[i] = mx[i] + std::log(lse[i]);
-      for (int64_t c = 0; c < C; c++)
-        for (int64_t i = 0; i < inner; i++) yo[c * inner + i] = T(double(xo[c * inner + i]) - lse[i]);
+      slice_max_sumexp(mx, sum, xo, C, inner);
+      if constexpr (Log) {
+        double* lse = sum;  // log-sum-exp = max + log(sum), in place
+        for (int64_t i = 0; i < inner; i++) lse[i] = mx[i] + std::log(lse[i]);
+        for (int64_t c = 0; c < C; c++)
+          for (int64_t i = 0; i < inner; i++) yo[c * inner + i] = T(double(xo[c * inner + i]) - lse[i]);
+      } else {
+        for (int64_t c = 0; c < C; c++)
+          for (int64_t i = 0; i < inner; i++) yo[c * inner + i] = T(std::exp(double(xo[c * inner + i]) - mx[i]) / sum[i]);
+      }
     }
   });
+}
+
+}  // namespace
+
+template <typename T>
+void log_softmax_forward_cpu(T* out, const T* x, int64_t outer, int64_t C, int64_t inner) {
+  softmax_forward_impl<true>(out, x, outer, C, inner);
 }
 
 template <typename T>
@@ -190,19 +207,7 @@ void log_softmax_backward_cpu(T* dx, const T* dy, const T* out, int64_t outer, i
 
 template <typename T>
 void softmax_forward_cpu(T* out, const T* x, int64_t outer, int64_t C, int64_t inner) {
-  if (outer * C * inner == 0) return;
-  parallel_for(outer, slice_grain(C * inner), [&](int64_t o0, int64_t o1) {
-    ScratchBuffer<double> buf(static_cast<size_t>(2 * inner));
-    double* mx = buf.get();
-    double* sum = mx + inner;
-    for (int64_t o = o0; o < o1; o++) {
-      const T* xo = x + o * C * inner;
-      T* yo = out + o * C * inner;
-      slice_max_sumexp(mx, sum, xo, C, inner);
-      for (int64_t c = 0; c < C; c++)
-        for (int64_t i = 0; i < inner; i++) yo[c * inner + i] = T(std::exp(double(xo[c * inner + i]) - mx[i]) / sum[i]);
-    }
-  });
+  softmax_forward_impl<false>(out, x, outer, C, inner);
 }
 
 template <typename T>

@@ -1,5 +1,9 @@
 // Element-wise ops: values against plain JS, broadcasting, and float64 gradient checks.
 import * as tn from '../../lib';
+import { DTYPE_CODE } from '../../lib/dtype';
+import { native } from '../../lib/native';
+import { BINARY_OP, UNARY_OP } from '../../lib/ops/elementwise';
+import { REDUCE_OP } from '../../lib/ops/reduce';
 import { gradcheck, randLeaf } from '../helpers/gradcheck';
 
 describe('broadcasting arithmetic', () => {
@@ -116,5 +120,82 @@ describe('float32 kernels against the plain reference', () => {
     const p = x.permute(3, 1, 0, 2).contiguous().data as Float32Array;
     let k = 0;
     for (let a = 0; a < 5; a++) for (let b = 0; b < 3; b++) for (let c = 0; c < 2; c++) for (let d = 0; d < 4; d++) expect(p[k++]).toBe(((c * 3 + b) * 4 + d) * 5 + a);
+  });
+});
+
+describe('binding guards', () => {
+  // The raw binding is callable directly: a storage too short for what the arguments describe is
+  // an IndexError naming the op and argument, never a read or write out of bounds.
+  const f32 = DTYPE_CODE.float32;
+  const i64 = DTYPE_CODE.int64;
+
+  test('unary checks out and x for n elements', () => {
+    const x = tn.ones([4]);
+    const small = tn.zeros([3]);
+    expect(() => native.unary(UNARY_OP.neg, small.handle, 0, x.handle, 0, 4, f32, 0)).toThrow(tn.IndexError);
+    expect(() => native.unary(UNARY_OP.neg, small.handle, 0, x.handle, 0, 4, f32, 0)).toThrow('unary: output needs 4 elements from offset 0 but its storage holds 3');
+    expect(() => native.unary(UNARY_OP.neg, x.handle, 0, small.handle, 0, 4, f32, 0)).toThrow('unary: input needs 4 elements');
+    expect(() => native.unary(UNARY_OP.neg, x.handle, 1, x.handle, 0, 4, f32, 0)).toThrow(tn.IndexError);
+    expect(() => native.unary(UNARY_OP.neg, x.handle, -1, x.handle, 0, 1, f32, 0)).toThrow(tn.IndexError);
+    expect(() => native.unary(UNARY_OP.neg, x.handle, 0, x.handle, 0, -1, f32, 0)).toThrow(tn.ValueError);
+    native.unary(UNARY_OP.neg, x.handle, 0, x.handle, 0, 4, f32, 0); // in bounds: runs
+    expect(x.toArray()).toEqual([-1, -1, -1, -1]);
+  });
+
+  test('binary checks out for prod(shape) and a, b for the furthest element their strides reach', () => {
+    const a = tn.ones([2, 3]);
+    const row = tn.ones([3]);
+    const out = tn.zeros([2, 3]);
+    const add = (o: tn.Tensor, x: tn.Tensor, xs: number[], y: tn.Tensor, ys: number[], shape = [2, 3]) =>
+      native.binary(BINARY_OP.add, o.handle, 0, x.handle, 0, xs, y.handle, 0, ys, shape, f32);
+    add(out, a, [3, 1], row, [0, 1]); // broadcast row: reaches element 2 only
+    expect(out.toArray()).toEqual([[2, 2, 2], [2, 2, 2]]);
+    expect(() => add(tn.zeros([5]), a, [3, 1], row, [0, 1])).toThrow('binary: output needs 6 elements from offset 0 but its storage holds 5');
+    expect(() => add(out, a, [3, 1], row, [3, 1])).toThrow(tn.IndexError);
+    expect(() => add(out, a, [3, 1], row, [3, 1])).toThrow('binary: b needs 6 elements from offset 0 but its storage holds 3');
+    expect(() => add(out, a, [4, 1], row, [0, 1])).toThrow('binary: a needs 7 elements');
+    expect(() => add(out, a, [3, -1], row, [0, 1])).toThrow(tn.ValueError);
+  });
+
+  test('copyStrided checks x through its strides and out through outStrides when given', () => {
+    const x = tn.arange(6).float();
+    const out = tn.zeros([6]);
+    expect(() => native.copyStrided(out.handle, 0, x.handle, 0, [3, 2], [1, 3], f32)).not.toThrow(); // transpose: reaches 5
+    expect(out.toArray()).toEqual([0, 3, 1, 4, 2, 5]);
+    expect(() => native.copyStrided(out.handle, 0, x.handle, 1, [3, 2], [1, 3], f32)).toThrow(tn.IndexError);
+    expect(() => native.copyStrided(out.handle, 0, x.handle, 1, [3, 2], [1, 3], f32)).toThrow('copy: input needs 6 elements from offset 1 but its storage holds 6');
+    expect(() => native.copyStrided(tn.zeros([5]).handle, 0, x.handle, 0, [3, 2], [2, 1], f32)).toThrow('copy: output needs 6 elements');
+    expect(() => native.copyStrided(out.handle, 0, x.handle, 0, [3, 2], [2, 1], f32, [1, 4])).toThrow('copy: output needs 7 elements');
+    expect(() => native.copyStrided(out.handle, 0, x.handle, 0, [0, 2], [100, 100], f32)).not.toThrow(); // empty: reaches nothing
+  });
+
+  test('indexSelect checks the index (k), out (k rows) and x (rows rows)', () => {
+    const x = tn.ones([4, 3]);
+    const idx = tn.tensor([0, 3]);
+    const out = tn.zeros([2, 3]);
+    const call = (o: tn.Tensor, rows: number, ix: tn.Tensor, k: number) =>
+      native.indexSelect(o.handle, 0, x.handle, 0, rows, 3, f32, ix.handle, 0, k, i64);
+    call(out, 4, idx, 2);
+    expect(out.toArray()).toEqual([[1, 1, 1], [1, 1, 1]]);
+    expect(() => call(out, 4, idx, 3)).toThrow('indexSelect: index needs 3 elements from offset 0 but its storage holds 2');
+    expect(() => call(out, 4, tn.tensor([0, 1, 2]), 3)).toThrow('indexSelect: output needs 9 elements');
+    expect(() => call(out, 5, tn.tensor([4, 4]), 2)).toThrow(tn.IndexError);
+    expect(() => call(out, 5, tn.tensor([4, 4]), 2)).toThrow('indexSelect: input needs 15 elements from offset 0 but its storage holds 12');
+  });
+
+  test('reduceDim checks x (outer, r, inner) and out, indices (outer, inner)', () => {
+    const x = tn.ones([2, 3, 4]);
+    const out = tn.zeros([2, 4]);
+    const idx = tn.zeros([2, 4], { dtype: 'int64' });
+    const reduce = (op: number, o: tn.Tensor, ix: tn.Tensor | null, r: number) =>
+      native.reduceDim(op, o.handle, 0, ix ? ix.handle : null, 0, x.handle, 0, 2, r, 4, f32);
+    reduce(REDUCE_OP.sum, out, null, 3);
+    expect(out.toArray()).toEqual([[3, 3, 3, 3], [3, 3, 3, 3]]);
+    expect(() => reduce(REDUCE_OP.sum, out, null, 4)).toThrow(tn.IndexError);
+    expect(() => reduce(REDUCE_OP.sum, out, null, 4)).toThrow('reduce: input needs 32 elements from offset 0 but its storage holds 24');
+    expect(() => reduce(REDUCE_OP.sum, tn.zeros([7]), null, 3)).toThrow('reduce: output needs 8 elements');
+    expect(() => reduce(REDUCE_OP.max, out, tn.zeros([7], { dtype: 'int64' }), 3)).toThrow('reduce: indices needs 8 elements');
+    expect(() => reduce(REDUCE_OP.argmax, out, tn.zeros([4], { dtype: 'int64' }), 3)).toThrow(tn.IndexError);
+    reduce(REDUCE_OP.argmax, out, idx, 3); // argmax writes only the indices
   });
 });
