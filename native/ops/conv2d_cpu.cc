@@ -1,8 +1,15 @@
-// conv2d on the CPU by im2col + GEMM, per image and group, parallel over images (the GEMM then
-// runs inline on each thread; with one image it spreads over the threads itself). The column
-// matrix is built a band of output rows at a time so that scratch stays bounded on big images.
+// conv2d on the CPU. Two paths, chosen per call:
+// - direct (the fast path): channel-vector tiles over a zero-padded copy of each image, described
+//   at "Direct path" below; used for unit column strides and channel counts that fill vectors.
+// - im2col + GEMM, per image and group, parallel over images (the GEMM then runs inline on each
+//   thread; with one image it spreads over the threads itself): everything else, and the
+//   reference the direct path is tested against (TENSILE_CONV_KERNEL=im2col forces it). The
+//   column matrix is built a band of output rows at a time so that scratch stays bounded.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string>
+#include <utility>
 
 #include "../core/allocator.h"
 #include "../core/thread_pool.h"
@@ -106,13 +113,11 @@ void col2im_add(T* dx, const T* col, const Conv2dParams& p, int64_t Cg, int64_t 
       }
 }
 
-}  // namespace
-
 // ---------------------------------------------------------------------------------------------
 // forward: out[n, g] (OC/G, P) = weight[g] (OC/G, Kg) x col (Kg, P) + bias
 
 template <typename T>
-void conv2d_forward_cpu(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
+void conv2d_forward_im2col(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
   const Geometry geo(p);
   parallel_for(p.N, 1, [&](int64_t n0, int64_t n1) {
     ScratchBuffer<T> col(geo.colElems(p));
@@ -143,7 +148,7 @@ void conv2d_forward_cpu(T* out, const T* inp, const T* weight, const T* bias, co
 // backward input: dcol (Kg, P) = weight[g]^T (Kg, OC/G) x dout[n, g] (OC/G, P), then col2im
 
 template <typename T>
-void conv2d_backward_input_cpu(T* dinp, const T* dout, const T* weight, const Conv2dParams& p) {
+void conv2d_backward_input_im2col(T* dinp, const T* dout, const T* weight, const Conv2dParams& p) {
   const Geometry geo(p);
   parallel_for(p.N, 1, [&](int64_t n0, int64_t n1) {
     ScratchBuffer<T> col(geo.colElems(p));
@@ -168,8 +173,6 @@ void conv2d_backward_input_cpu(T* dinp, const T* dout, const T* weight, const Co
 
 // ---------------------------------------------------------------------------------------------
 // backward weight: dweight[g] (OC/G, Kg) = sum over n of dout[n, g] (OC/G, P) x col^T (P, Kg)
-
-namespace {
 
 // dw (OC, Kg) = the sum over images [n0, n1) (overwritten, not accumulated).
 template <typename T>
@@ -198,10 +201,9 @@ void weight_grad_images(T* dw, const T* dout, const T* inp, const Conv2dParams& 
   }
 }
 
-}  // namespace
 
 template <typename T>
-void conv2d_backward_weight_cpu(T* dweight, const T* dout, const T* inp, const Conv2dParams& p) {
+void conv2d_backward_weight_im2col(T* dweight, const T* dout, const T* inp, const Conv2dParams& p) {
   const Geometry geo(p);
   const int64_t wsize = p.OC * geo.Kg;
   // One partial sum per chunk of images, added in chunk order: deterministic for a given
@@ -222,6 +224,626 @@ void conv2d_backward_weight_cpu(T* dweight, const T* dout, const T* inp, const C
 }
 
 // ---------------------------------------------------------------------------------------------
+
+// =============================================================================================
+// Direct path: vectors along channels, no im2col
+//
+// The layout oneDNN's jit kernels use, applied to NCHW: a tile is R consecutive output pixels of
+// one row times OCB vectors of output channels, held in R * OCB vector registers. For each tap
+// k = (c, kh, kw) of the reduction, OCB weight vectors are loaded once and each of the R input
+// values is broadcast once, so every load feeds OCB or R FMAs and nothing is packed per image
+// but a zero-padded copy of it (padding then costs no branches in the inner loop). The finished
+// tile is transposed in registers and stored as OCB * VW rows of R pixels: NCHW out, no scatter.
+//
+// The same tile computes the input gradient of a stride-1 convolution: a correlation of the
+// zero-padded output gradient with the flipped, transposed weights. The weight gradient uses a
+// second tile, RT taps x OCB channel vectors, summed over every pixel of an image from a copy of
+// the output gradient transposed to (pixel, channel); no horizontal sums are needed.
+//
+// Used where a unit column stride keeps the R broadcasts at fixed offsets and where channel
+// vectors are at least a quarter full; the im2col path above covers the rest (depthwise,
+// column strides).
+
+#define TENSILE_AI inline __attribute__((always_inline))
+
+template <typename T, int VW>
+struct Vec {
+  typedef T type __attribute__((vector_size(VW * sizeof(T))));
+};
+template <typename T, int VW>
+struct LaneIdx;
+template <int VW>
+struct LaneIdx<float, VW> {
+  typedef int32_t elem;
+  typedef int32_t type __attribute__((vector_size(VW * sizeof(int32_t))));
+};
+template <int VW>
+struct LaneIdx<double, VW> {
+  typedef int64_t elem;
+  typedef int64_t type __attribute__((vector_size(VW * sizeof(int64_t))));
+};
+
+// Unaligned vector load (an out-parameter: returning a vector from a function compiled without
+// AVX draws ABI warnings, though this is always inlined).
+template <typename V, typename T>
+TENSILE_AI void vload(V& v, const T* p) {
+  std::memcpy(&v, p, sizeof(V));
+}
+
+// In-register transpose of a VW x VW block: log2(VW) butterfly stages; at stage H, rows i and
+// i + H exchange their H-lane halves. Masks are built from index sequences so that they are
+// constants and each shuffle compiles to one permute.
+template <typename T, int VW, int H, bool HI, typename Seq>
+struct StageMask;
+template <typename T, int VW, int H, bool HI, size_t... L>
+struct StageMask<T, VW, H, HI, std::index_sequence<L...>> {
+  typedef typename LaneIdx<T, VW>::type M;
+  typedef typename LaneIdx<T, VW>::elem E;
+  static constexpr M value = {E(HI ? ((L & H) == 0 ? L + H : VW + L) : ((L & H) == 0 ? L : VW + L - H))...};
+};
+
+template <typename T, int VW, int H>
+TENSILE_AI void transpose_stages(typename Vec<T, VW>::type (&r)[VW]) {
+  constexpr auto lo = StageMask<T, VW, H, false, std::make_index_sequence<VW>>::value;
+  constexpr auto hi = StageMask<T, VW, H, true, std::make_index_sequence<VW>>::value;
+#pragma GCC unroll 16
+  for (int i = 0; i < VW; i++)
+    if ((i & H) == 0) {
+      const auto a = r[i], b = r[i + H];
+      r[i] = __builtin_shuffle(a, b, lo);
+      r[i + H] = __builtin_shuffle(a, b, hi);
+    }
+  if constexpr (H > 1) transpose_stages<T, VW, H / 2>(r);
+}
+
+// One forward (or input-gradient) tile. Everything is relative to the tile's first pixel.
+template <typename T>
+struct TileArgs {
+  int64_t K;            // reduction length: source channels x KH x KW
+  const T* x;           // source (padded image) at the tile's first pixel, tap 0
+  const int64_t* koff;  // (K) offset of tap k from x
+  const T* w;           // (K, OCB * VW) packed weights of this channel block
+  const T* bias;        // (OCB * VW) start values, or null for zeros
+  T* out;               // output channel 0 of the block at the tile's first pixel
+  int64_t ldo;          // between output channels (OH * OW)
+  int64_t nvalid;       // channels of the block that exist (the rest are padding lanes)
+};
+
+// Stores pixels [R0, R) of channel-vector b: transposes VW pixels at a time, so that row i of the
+// block holds channel b * VW + i for those pixels.
+template <typename T, int VW, int OCB, int R, int R0>
+TENSILE_AI void store_tile(typename Vec<T, VW>::type (&acc)[R][OCB], const TileArgs<T>& a) {
+  typedef typename Vec<T, VW>::type V;
+  constexpr int cnt = R - R0 < VW ? R - R0 : VW;
+#pragma GCC unroll 4
+  for (int b = 0; b < OCB; b++) {
+    V rows[VW];
+#pragma GCC unroll 16
+    for (int i = 0; i < VW; i++) rows[i] = i < cnt ? acc[R0 + i][b] : V{};
+    transpose_stages<T, VW, VW / 2>(rows);
+    const int64_t left = a.nvalid - b * VW;
+    T* o = a.out + b * VW * a.ldo + R0;
+#pragma GCC unroll 16
+    for (int i = 0; i < VW; i++)
+      if (i < left) std::memcpy(o + i * a.ldo, &rows[i], cnt * sizeof(T));
+  }
+  if constexpr (R0 + VW < R) store_tile<T, VW, OCB, R, R0 + VW>(acc, a);
+}
+
+template <typename T, int VW, int OCB, int R>
+TENSILE_AI void direct_tile(const TileArgs<T>& a) {
+  typedef typename Vec<T, VW>::type V;
+  constexpr int NB = OCB * VW;
+  V acc[R][OCB];
+#pragma GCC unroll 4
+  for (int b = 0; b < OCB; b++) {
+    V init = V{};
+    if (a.bias) vload(init, a.bias + b * VW);
+#pragma GCC unroll 32
+    for (int r = 0; r < R; r++) acc[r][b] = init;
+  }
+  const T* __restrict x = a.x;
+  const int64_t* __restrict koff = a.koff;
+  const T* __restrict w = a.w;
+  for (int64_t k = 0; k < a.K; k++) {
+    const T* xp = x + koff[k];
+    V wv[OCB];
+#pragma GCC unroll 4
+    for (int b = 0; b < OCB; b++) vload(wv[b], w + k * NB + b * VW);
+#pragma GCC unroll 32
+    for (int r = 0; r < R; r++) {
+      const V xv = xp[r] - V{};  // broadcast (s - 0 folds away; 0 + s would not: 0 + -0 is 0)
+#pragma GCC unroll 4
+      for (int b = 0; b < OCB; b++) acc[r][b] += xv * wv[b];
+    }
+  }
+  store_tile<T, VW, OCB, R, 0>(acc, a);
+}
+
+// One weight-gradient tile: RT taps x OCB channel vectors, accumulated over all pixels of one
+// image into acc.
+template <typename T>
+struct WTileArgs {
+  const T* x;           // source (padded image) at the group's first channel
+  const int64_t* toff;  // (RT) offsets of the tile's taps from x
+  const T* g;           // (OH * OW, gld) transposed output gradient at the block's first channel
+  int64_t gld;
+  int64_t OH, OW, xrow;  // xrow: source offset between output rows (strideH * padded width)
+  T* acc;                // (RT, ald) sums at the block's first channel
+  int64_t ald;
+};
+
+template <typename T, int VW, int OCB, int RT>
+TENSILE_AI void wgrad_tile(const WTileArgs<T>& a) {
+  typedef typename Vec<T, VW>::type V;
+  V acc[RT][OCB];
+#pragma GCC unroll 8
+  for (int t = 0; t < RT; t++)
+#pragma GCC unroll 4
+    for (int b = 0; b < OCB; b++) vload(acc[t][b], a.acc + t * a.ald + b * VW);
+  const int64_t gld = a.gld, OW = a.OW;
+  for (int64_t oh = 0; oh < a.OH; oh++) {
+    const T* xr[RT];
+#pragma GCC unroll 8
+    for (int t = 0; t < RT; t++) xr[t] = a.x + oh * a.xrow + a.toff[t];
+    const T* __restrict gr = a.g + oh * OW * gld;
+    for (int64_t ow = 0; ow < OW; ow++) {
+      V gv[OCB];
+#pragma GCC unroll 4
+      for (int b = 0; b < OCB; b++) vload(gv[b], gr + ow * gld + b * VW);
+#pragma GCC unroll 8
+      for (int t = 0; t < RT; t++) {
+        const V xv = xr[t][ow] - V{};
+#pragma GCC unroll 4
+        for (int b = 0; b < OCB; b++) acc[t][b] += xv * gv[b];
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < RT; t++)
+#pragma GCC unroll 4
+    for (int b = 0; b < OCB; b++) std::memcpy(a.acc + t * a.ald + b * VW, &acc[t][b], sizeof(V));
+}
+
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: VW x VW blocks through registers,
+// scalar edges. Turns an image of the output gradient (channels, pixels) into (pixels, channels).
+template <typename T, int VW>
+TENSILE_AI void transpose_matrix(T* __restrict dst, int64_t ldd, const T* __restrict src, int64_t lds, int64_t rows,
+                                 int64_t cols) {
+  typedef typename Vec<T, VW>::type V;
+  const int64_t rb = rows / VW * VW, cb = cols / VW * VW;
+  for (int64_t r = 0; r < rb; r += VW)
+    for (int64_t c = 0; c < cb; c += VW) {
+      V v[VW];
+#pragma GCC unroll 16
+      for (int i = 0; i < VW; i++) vload(v[i], src + (r + i) * lds + c);
+      transpose_stages<T, VW, VW / 2>(v);
+#pragma GCC unroll 16
+      for (int i = 0; i < VW; i++) std::memcpy(dst + (c + i) * ldd + r, &v[i], sizeof(V));
+    }
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = r < rb ? cb : 0; c < cols; c++) dst[c * ldd + r] = src[r * lds + c];
+}
+
+// The compiled variants. Register budgets: AVX-512 has 32 vector registers, so 14 pixels x 2
+// vectors (28 accumulators) forward and 6 taps x 4 vectors (24) for the weight gradient; AVX2
+// and SSE2 have 16, so 6 x 2 (AVX2) and 4 x 2 (SSE2, which also needs a temporary per FMA).
+constexpr int kMaxR = 14, kMaxOCB = 2, kMaxRT = 6, kMaxWOCB = 4;
+
+template <typename T>
+struct DirectKernels {
+  int vw = 0;    // lanes per vector
+  int rmax = 0;  // pixels per forward tile
+  int ocb = 0;   // channel vectors per forward tile
+  int rt = 0;    // taps per weight-gradient tile
+  int wocb = 0;  // channel vectors per weight-gradient tile
+  void (*tile[kMaxOCB + 1][kMaxR + 1])(const TileArgs<T>&) = {};
+  void (*wtile[kMaxWOCB + 1][kMaxRT + 1])(const WTileArgs<T>&) = {};
+  void (*transpose)(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int64_t cols) = nullptr;
+};
+
+struct IsaAvx512 {
+  template <typename T, int VW>
+  __attribute__((target("avx512f,avx2,fma"))) static void transpose(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int64_t cols) {
+    transpose_matrix<T, VW>(dst, ldd, src, lds, rows, cols);
+  }
+  template <typename T, int VW, int OCB, int R>
+  __attribute__((target("avx512f,avx2,fma"))) static void tile(const TileArgs<T>& a) {
+    direct_tile<T, VW, OCB, R>(a);
+  }
+  template <typename T, int VW, int OCB, int RT>
+  __attribute__((target("avx512f,avx2,fma"))) static void wtile(const WTileArgs<T>& a) {
+    wgrad_tile<T, VW, OCB, RT>(a);
+  }
+};
+struct IsaAvx2 {
+  template <typename T, int VW>
+  __attribute__((target("avx2,fma"))) static void transpose(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int64_t cols) {
+    transpose_matrix<T, VW>(dst, ldd, src, lds, rows, cols);
+  }
+  template <typename T, int VW, int OCB, int R>
+  __attribute__((target("avx2,fma"))) static void tile(const TileArgs<T>& a) {
+    direct_tile<T, VW, OCB, R>(a);
+  }
+  template <typename T, int VW, int OCB, int RT>
+  __attribute__((target("avx2,fma"))) static void wtile(const WTileArgs<T>& a) {
+    wgrad_tile<T, VW, OCB, RT>(a);
+  }
+};
+struct IsaBase {
+  template <typename T, int VW>
+  static void transpose(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int64_t cols) {
+    transpose_matrix<T, VW>(dst, ldd, src, lds, rows, cols);
+  }
+  template <typename T, int VW, int OCB, int R>
+  static void tile(const TileArgs<T>& a) {
+    direct_tile<T, VW, OCB, R>(a);
+  }
+  template <typename T, int VW, int OCB, int RT>
+  static void wtile(const WTileArgs<T>& a) {
+    wgrad_tile<T, VW, OCB, RT>(a);
+  }
+};
+
+template <class Isa, typename T, int VW, int OCB, size_t... Rs>
+void fill_tiles(DirectKernels<T>& k, std::index_sequence<Rs...>) {
+  ((k.tile[OCB][Rs + 1] = &Isa::template tile<T, VW, OCB, int(Rs) + 1>), ...);
+}
+template <class Isa, typename T, int VW, int OCB, size_t... Ts>
+void fill_wtiles(DirectKernels<T>& k, std::index_sequence<Ts...>) {
+  ((k.wtile[OCB][Ts + 1] = &Isa::template wtile<T, VW, OCB, int(Ts) + 1>), ...);
+}
+
+template <class Isa, typename T, int VW, int RMAX, int RT, int WOCB>
+DirectKernels<T> make_kernels() {
+  static_assert(RMAX <= kMaxR && RT <= kMaxRT && WOCB <= kMaxWOCB, "tile tables too small");
+  DirectKernels<T> k;
+  k.vw = VW;
+  k.rmax = RMAX;
+  k.ocb = 2;
+  k.rt = RT;
+  k.wocb = WOCB;
+  k.transpose = &Isa::template transpose<T, VW>;
+  fill_tiles<Isa, T, VW, 1>(k, std::make_index_sequence<RMAX>());
+  fill_tiles<Isa, T, VW, 2>(k, std::make_index_sequence<RMAX>());
+  fill_wtiles<Isa, T, VW, 1>(k, std::make_index_sequence<RT>());
+  fill_wtiles<Isa, T, VW, 2>(k, std::make_index_sequence<RT>());
+  if constexpr (WOCB >= 3) fill_wtiles<Isa, T, VW, 3>(k, std::make_index_sequence<RT>());
+  if constexpr (WOCB >= 4) fill_wtiles<Isa, T, VW, 4>(k, std::make_index_sequence<RT>());
+  return k;
+}
+
+struct DirectSet {
+  DirectKernels<float> f32;
+  DirectKernels<double> f64;
+  bool enabled;  // false: TENSILE_CONV_KERNEL=im2col forces the im2col path everywhere
+};
+
+// Best variant for this CPU, capped like the GEMM's by TENSILE_GEMM_KERNEL=avx2|baseline.
+DirectSet pick_direct() {
+  DirectSet s;
+  __builtin_cpu_init();
+  int level = 0;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) level = 1;
+  if (level == 1 && __builtin_cpu_supports("avx512f")) level = 2;
+  if (const char* env = std::getenv("TENSILE_GEMM_KERNEL")) {
+    const std::string want(env);
+    if (want == "baseline") level = 0;
+    else if (want == "avx2") level = std::min(level, 1);
+  }
+  if (level == 2) {
+    s.f32 = make_kernels<IsaAvx512, float, 16, 14, 6, 4>();
+    s.f64 = make_kernels<IsaAvx512, double, 8, 14, 6, 4>();
+  } else if (level == 1) {
+    s.f32 = make_kernels<IsaAvx2, float, 8, 6, 4, 2>();
+    s.f64 = make_kernels<IsaAvx2, double, 4, 6, 4, 2>();
+  } else {
+    s.f32 = make_kernels<IsaBase, float, 4, 4, 4, 2>();
+    s.f64 = make_kernels<IsaBase, double, 2, 4, 4, 2>();
+  }
+  const char* env = std::getenv("TENSILE_CONV_KERNEL");
+  s.enabled = !(env && std::string(env) == "im2col");
+  return s;
+}
+
+const DirectSet& direct_set() {
+  static const DirectSet s = pick_direct();
+  return s;
+}
+
+template <typename T>
+const DirectKernels<T>* direct_kernels();
+template <>
+const DirectKernels<float>* direct_kernels<float>() {
+  return direct_set().enabled ? &direct_set().f32 : nullptr;
+}
+template <>
+const DirectKernels<double>* direct_kernels<double>() {
+  return direct_set().enabled ? &direct_set().f64 : nullptr;
+}
+
+// Channel vectors of `channels` lanes at least a quarter full: below that (depthwise) most
+// of every FMA would be padding, and the im2col path does better.
+inline bool worth_vectors(int64_t channels, int vw) { return channels * 4 >= vw; }
+
+// Work below which a call runs on the calling thread: waking the pool costs a few microseconds.
+constexpr int64_t kDirectParallelMacs = int64_t(1) << 18;
+
+// --- the source image as the kernels read it
+
+// Copies n elements as a few fixed-size chunks, the last one overlapping its neighbour: image
+// rows are a dozen or so elements, where a loop with a scalar tail costs more than the copy.
+template <typename T>
+inline void copy_short(T* __restrict d, const T* __restrict s, int64_t n) {
+  if (n >= 8) {
+    for (int64_t t = 0; t + 8 < n; t += 8) std::memcpy(d + t, s + t, 8 * sizeof(T));
+    std::memcpy(d + n - 8, s + n - 8, 8 * sizeof(T));
+  } else if (n >= 4) {
+    std::memcpy(d, s, 4 * sizeof(T));
+    std::memcpy(d + n - 4, s + n - 4, 4 * sizeof(T));
+  } else {
+    for (int64_t t = 0; t < n; t++) d[t] = s[t];
+  }
+}
+
+// One image of a (N, C, H, W) tensor seen through zero padding: padded pixel (i, j) is source
+// pixel (i - pt, j - pl), zero outside the source. pt or pl may be negative (rows or columns
+// cropped). When the tensor already has that layout the kernels read it in place.
+template <typename T>
+struct PaddedSource {
+  const T* base;
+  int64_t C, H, W;
+  int64_t pt, pl, Hp, Wp;
+  bool copy;
+
+  PaddedSource(const T* b, int64_t c, int64_t h, int64_t w, int64_t top, int64_t left, int64_t hp, int64_t wp)
+      : base(b), C(c), H(h), W(w), pt(top), pl(left), Hp(hp), Wp(wp) {
+    copy = !(pt == 0 && pl == 0 && Wp == W && Hp <= H);
+    if (!copy) Hp = H;  // read in place: channel stride H * W
+  }
+  int64_t plane() const { return Hp * Wp; }
+  size_t scratchElems() const { return copy ? size_t(C * Hp * Wp) : 1; }
+
+  // Image n as the kernels read it: the tensor itself, or a padded copy written into buf. The
+  // border of the copy is the same for every image, so it is zeroed only on a buffer's first
+  // use (`fresh`); after that only the rows inside the source are copied.
+  const T* image(int64_t n, T* buf, bool& fresh) const {
+    const T* src = base + n * C * H * W;
+    if (!copy) return src;
+    if (fresh) std::fill(buf, buf + C * Hp * Wp, T(0));
+    fresh = false;
+    const int64_t j0 = std::clamp<int64_t>(pl, 0, Wp), j1 = std::clamp<int64_t>(pl + W, j0, Wp);
+    const int64_t i0 = std::clamp<int64_t>(pt, 0, Hp), i1 = std::clamp<int64_t>(pt + H, i0, Hp);
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t i = i0; i < i1; i++) copy_short(buf + (c * Hp + i) * Wp + j0, src + (c * H + i - pt) * W + (j0 - pl), j1 - j0);
+    return buf;
+  }
+};
+
+// Packs weights for the forward tile: per group, channel blocks of up to `ocb` vectors, each
+// (K, nb * VW) with lanes past `Og` zero: wp[g * K * Opad + v0 * VW * K + k * nb * VW + lane] =
+// value(g, v0 * VW + lane, k).
+template <typename T, typename F>
+void pack_blocks(T* wp, int64_t G, int64_t Og, int64_t K, int vw, int ocb, F value) {
+  const int64_t nvec = (Og + vw - 1) / vw, Opad = nvec * vw;
+  for (int64_t g = 0; g < G; g++)
+    for (int64_t v0 = 0; v0 < nvec; v0 += ocb) {
+      const int64_t nbw = std::min<int64_t>(ocb, nvec - v0) * vw;
+      T* dst = wp + g * K * Opad + v0 * vw * K;
+      for (int64_t k = 0; k < K; k++)
+        for (int64_t l = 0; l < nbw; l++) {
+          const int64_t o = v0 * vw + l;
+          dst[k * nbw + l] = o < Og ? value(g, o, k) : T(0);
+        }
+    }
+}
+
+// out (N, G * Og, Ho, Wo) = the direct tile over every image, group, channel block, output row
+// and run of pixels. Source channels per group Cg; taps (c, kh, kw) sit at c * plane + kh * dH *
+// Wp + kw * dW from the tile's first pixel, whose row is oh * sH. wp from pack_blocks; biasp
+// (G, Opad) or null.
+template <typename T>
+void run_direct(const DirectKernels<T>& ks, T* out, const PaddedSource<T>& src, int64_t N, int64_t G, int64_t Cg,
+                int64_t Og, int64_t Ho, int64_t Wo, int64_t sH, int64_t KH, int64_t KW, int64_t dH, int64_t dW,
+                const T* wp, const T* biasp) {
+  const int vw = ks.vw;
+  const int64_t K = Cg * KH * KW, plane = src.plane(), Wp = src.Wp;
+  ScratchBuffer<int64_t> koff{size_t(K)};
+  for (int64_t c = 0; c < Cg; c++)
+    for (int64_t kh = 0; kh < KH; kh++)
+      for (int64_t kw = 0; kw < KW; kw++) koff.get()[(c * KH + kh) * KW + kw] = c * plane + kh * dH * Wp + kw * dW;
+  const int64_t nvec = (Og + vw - 1) / vw, Opad = nvec * vw, nblk = (nvec + ks.ocb - 1) / ks.ocb;
+  // Runs of pixels along a row: as few as the tile width allows, of near-equal length.
+  const int64_t nch = (Wo + ks.rmax - 1) / ks.rmax, R = (Wo + nch - 1) / nch, Rlast = Wo - (nch - 1) * R;
+  const int64_t perImage = G * nblk * Ho * nch, total = N * perImage;
+  const int64_t tileMacs = std::max<int64_t>(1, K * R * ks.ocb * vw);
+  const int64_t grain = total * tileMacs < kDirectParallelMacs ? total : std::max<int64_t>(1, 4096 / tileMacs);
+  parallel_for(total, grain, [&](int64_t t0, int64_t t1) {
+    ScratchBuffer<T> buf(src.scratchElems());
+    bool fresh = true;
+    int64_t cur = -1;
+    const T* img = nullptr;
+    TileArgs<T> a;
+    a.K = K;
+    a.koff = koff.get();
+    a.ldo = Ho * Wo;
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t n = t / perImage;
+      int64_t r = t % perImage;
+      if (n != cur) {
+        img = src.image(n, buf.get(), fresh);
+        cur = n;
+      }
+      const int64_t ch = r % nch;
+      r /= nch;
+      const int64_t oh = r % Ho;
+      r /= Ho;
+      const int64_t blk = r % nblk, g = r / nblk;
+      const int64_t v0 = blk * ks.ocb, nb = std::min<int64_t>(ks.ocb, nvec - v0);
+      const int64_t ow0 = ch * R, Rc = ch == nch - 1 ? Rlast : R;
+      a.x = img + g * Cg * plane + oh * sH * Wp + ow0;
+      a.w = wp + g * K * Opad + v0 * vw * K;
+      a.bias = biasp ? biasp + g * Opad + v0 * vw : nullptr;
+      a.out = out + ((n * G * Og + g * Og + v0 * vw) * Ho + oh) * Wo + ow0;
+      a.nvalid = std::min<int64_t>(nb * vw, Og - v0 * vw);
+      ks.tile[nb][Rc](a);
+    }
+  });
+}
+
+template <typename T>
+void forward_direct(const DirectKernels<T>& ks, T* out, const T* inp, const T* weight, const T* bias,
+                    const Conv2dParams& p) {
+  const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, K = Cg * p.KH * p.KW;
+  const int vw = ks.vw;
+  const int64_t Opad = (OCg + vw - 1) / vw * vw;
+  ScratchBuffer<T> wp(size_t(G * K * Opad));
+  pack_blocks(wp.get(), G, OCg, K, vw, ks.ocb, [&](int64_t g, int64_t o, int64_t k) { return weight[(g * OCg + o) * K + k]; });
+  ScratchBuffer<T> bp(bias ? size_t(G * Opad) : 1);
+  if (bias)
+    for (int64_t g = 0; g < G; g++)
+      for (int64_t o = 0; o < Opad; o++) bp.get()[g * Opad + o] = o < OCg ? bias[g * OCg + o] : T(0);
+  // Padded rows and columns the taps reach: (OH - 1) * strideH + (KH - 1) * dilH + 1 rows.
+  const PaddedSource<T> src(inp, p.C, p.H, p.W, p.padH, p.padW, (p.OH - 1) * p.strideH + (p.KH - 1) * p.dilH + 1,
+                            p.OW + (p.KW - 1) * p.dilW);
+  run_direct(ks, out, src, p.N, G, Cg, OCg, p.OH, p.OW, p.strideH, p.KH, p.KW, p.dilH, p.dilW, wp.get(),
+             bias ? bp.get() : nullptr);
+}
+
+// Stride 1: dinp[n, c, ih, iw] = sum over oc, kh, kw of dout[n, oc, ih + padH - kh * dilH,
+// iw + padW - kw * dilW] * weight[oc, c, kh, kw], a correlation of dout padded by (K - 1) * dil -
+// pad with the weights flipped in kh, kw and transposed in (oc, c).
+template <typename T>
+void backward_input_direct(const DirectKernels<T>& ks, T* dinp, const T* dout, const T* weight,
+                           const Conv2dParams& p) {
+  const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, KK = p.KH * p.KW, K = OCg * KK;
+  const int vw = ks.vw;
+  const int64_t Cpad = (Cg + vw - 1) / vw * vw;
+  ScratchBuffer<T> wp(size_t(G * K * Cpad));
+  pack_blocks(wp.get(), G, Cg, K, vw, ks.ocb, [&](int64_t g, int64_t c, int64_t k) {
+    const int64_t oc = k / KK, t = KK - 1 - k % KK;  // flipped tap: (KH-1-kh) * KW + (KW-1-kw)
+    return weight[((g * OCg + oc) * Cg + c) * KK + t];
+  });
+  const int64_t spanH = (p.KH - 1) * p.dilH, spanW = (p.KW - 1) * p.dilW;
+  const PaddedSource<T> src(dout, p.OC, p.OH, p.OW, spanH - p.padH, spanW - p.padW, p.H + spanH, p.W + spanW);
+  run_direct(ks, dinp, src, p.N, G, OCg, Cg, p.H, p.W, 1, p.KH, p.KW, p.dilH, p.dilW, wp.get(), (const T*)nullptr);
+}
+
+// dweight[g * OCg + oc, k] = sum over images and pixels of dout * the input at tap k. Each image
+// is padded as in the forward pass and its output gradient transposed to (pixel, channel); the
+// tiles then sum into acc (G, K, Opad). Images are split over threads (one partial sum per chunk,
+// added in chunk order: deterministic for a given thread count) unless there are too few of
+// them, then the tiles are, each thread preparing every image itself.
+template <typename T>
+void backward_weight_direct(const DirectKernels<T>& ks, T* dweight, const T* dout, const T* inp,
+                            const Conv2dParams& p) {
+  const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, K = Cg * p.KH * p.KW, P = p.OH * p.OW;
+  const int vw = ks.vw;
+  const int64_t nvec = (OCg + vw - 1) / vw, Opad = nvec * vw, nblk = (nvec + ks.wocb - 1) / ks.wocb;
+  const int64_t ntt = (K + ks.rt - 1) / ks.rt, perImage = G * nblk * ntt, accElems = G * K * Opad;
+  const PaddedSource<T> src(inp, p.C, p.H, p.W, p.padH, p.padW, (p.OH - 1) * p.strideH + (p.KH - 1) * p.dilH + 1,
+                            p.OW + (p.KW - 1) * p.dilW);
+  const int64_t plane = src.plane(), Wp = src.Wp;
+  ScratchBuffer<int64_t> toff{size_t(K)};
+  for (int64_t c = 0; c < Cg; c++)
+    for (int64_t kh = 0; kh < p.KH; kh++)
+      for (int64_t kw = 0; kw < p.KW; kw++)
+        toff.get()[(c * p.KH + kh) * p.KW + kw] = c * plane + kh * p.dilH * Wp + kw * p.dilW;
+
+  // Transposes image n of dout into gt (G, P, Opad); padding lanes were zeroed once.
+  auto transpose_dout = [&](int64_t n, T* gt) {
+    for (int64_t g = 0; g < G; g++) ks.transpose(gt + g * P * Opad, Opad, dout + (n * p.OC + g * OCg) * P, P, OCg, P);
+  };
+  auto tile = [&](const T* img, const T* gt, T* acc, int64_t t) {
+    const int64_t tt = t % ntt, blk = (t / ntt) % nblk, g = t / (ntt * nblk);
+    const int64_t v0 = blk * ks.wocb, nb = std::min<int64_t>(ks.wocb, nvec - v0);
+    const int64_t k0 = tt * ks.rt, rt = std::min<int64_t>(ks.rt, K - k0);
+    WTileArgs<T> a;
+    a.x = img + g * Cg * plane;
+    a.toff = toff.get() + k0;
+    a.g = gt + g * P * Opad + v0 * vw;
+    a.gld = Opad;
+    a.OH = p.OH;
+    a.OW = p.OW;
+    a.xrow = p.strideH * Wp;
+    a.acc = acc + (g * K + k0) * Opad + v0 * vw;
+    a.ald = Opad;
+    ks.wtile[nb][rt](a);
+  };
+
+  const int64_t nthreads = int64_t(p.N) * p.OC * P * K < kDirectParallelMacs ? 1 : get_num_threads();
+  const bool byImages = p.N >= 2 * nthreads || perImage < 2 * nthreads;
+  const int64_t chunks = byImages ? std::max<int64_t>(1, std::min<int64_t>(nthreads, p.N)) : 1;
+  ScratchBuffer<T> acc(size_t(chunks * accElems));
+  std::fill(acc.get(), acc.get() + chunks * accElems, T(0));
+  auto prepared = [&](auto body) {  // per-task scratch: one padded image and one transposed dout
+    ScratchBuffer<T> buf(src.scratchElems());
+    ScratchBuffer<T> gt(size_t(G * P * Opad));
+    std::fill(gt.get(), gt.get() + G * P * Opad, T(0));
+    bool fresh = true;
+    body(buf.get(), gt.get(), fresh);
+  };
+  if (byImages) {
+    parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+      prepared([&](T* buf, T* gt, bool& fresh) {
+        for (int64_t c = c0; c < c1; c++)
+          for (int64_t n = p.N * c / chunks; n < p.N * (c + 1) / chunks; n++) {
+            const T* img = src.image(n, buf, fresh);
+            transpose_dout(n, gt);
+            for (int64_t t = 0; t < perImage; t++) tile(img, gt, acc.get() + c * accElems, t);
+          }
+      });
+    });
+    for (int64_t c = 1; c < chunks; c++) {
+      const T* s = acc.get() + c * accElems;
+      for (int64_t i = 0; i < accElems; i++) acc.get()[i] += s[i];
+    }
+  } else {
+    parallel_for(perImage, 1, [&](int64_t t0, int64_t t1) {
+      prepared([&](T* buf, T* gt, bool& fresh) {
+        for (int64_t n = 0; n < p.N; n++) {
+          const T* img = src.image(n, buf, fresh);
+          transpose_dout(n, gt);
+          for (int64_t t = t0; t < t1; t++) tile(img, gt, acc.get(), t);
+        }
+      });
+    });
+  }
+  for (int64_t g = 0; g < G; g++)
+    for (int64_t oc = 0; oc < OCg; oc++)
+      for (int64_t k = 0; k < K; k++) dweight[(g * OCg + oc) * K + k] = acc.get()[(g * K + k) * Opad + oc];
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// entry points: the direct path where it applies, else im2col + GEMM
+
+template <typename T>
+void conv2d_forward_cpu(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
+  if (p.N == 0) return;
+  const DirectKernels<T>* ks = direct_kernels<T>();
+  if (ks && p.strideW == 1 && worth_vectors(p.OC / p.groups, ks->vw)) return forward_direct(*ks, out, inp, weight, bias, p);
+  conv2d_forward_im2col(out, inp, weight, bias, p);
+}
+
+template <typename T>
+void conv2d_backward_input_cpu(T* dinp, const T* dout, const T* weight, const Conv2dParams& p) {
+  if (p.N == 0) return;
+  const DirectKernels<T>* ks = direct_kernels<T>();
+  if (ks && p.strideH == 1 && p.strideW == 1 && worth_vectors(p.C / p.groups, ks->vw))
+    return backward_input_direct(*ks, dinp, dout, weight, p);
+  conv2d_backward_input_im2col(dinp, dout, weight, p);
+}
+
+template <typename T>
+void conv2d_backward_weight_cpu(T* dweight, const T* dout, const T* inp, const Conv2dParams& p) {
+  const DirectKernels<T>* ks = direct_kernels<T>();
+  if (ks && p.N > 0 && p.strideW == 1 && worth_vectors(p.OC / p.groups, ks->vw))
+    return backward_weight_direct(*ks, dweight, dout, inp, p);
+  conv2d_backward_weight_im2col(dweight, dout, inp, p);
+}
+
 // backward bias: dbias[oc] = sum over n, oh, ow of dout[n, oc, oh, ow] (accumulated in double)
 
 template <typename T>

@@ -1,6 +1,10 @@
 // conv2d: forward and all three backward kernels (float32) against the direct 7-loop JS
 // reference over stride, padding ('same' included), dilation, groups, depthwise, 1x1 and 5x5
-// kernels and odd sizes; float64 gradient checks; errors from the TS op and from the binding.
+// kernels and odd sizes; shapes at the edges of the direct path's tiles; every kernel variant
+// (AVX-512, AVX2, baseline, im2col) in child processes; float64 gradient checks; errors from the
+// TS op and from the binding.
+import { execFileSync } from 'child_process';
+import * as path from 'path';
 import * as tn from '../../lib';
 import { Tensor } from '../../lib';
 import { native } from '../../lib/native';
@@ -51,28 +55,58 @@ function geometry(c: Case): RefConvGeometry {
   return { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, ...c.ref };
 }
 
-describe('conv2d kernels (float32) against the direct 7-loop reference', () => {
-  test.each(cases.map((c) => [c.name, c] as [string, Case]))('%s', (_, c) => {
-    const x = rand32(c.x, 1).requiresGrad_();
-    const w = rand32(c.w, 2).requiresGrad_();
-    const b = c.bias ? rand32([c.w[0]], 3).requiresGrad_() : null;
-    const geo = geometry(c);
-    const [OH, OW] = refOutSize(c.x, c.w, geo);
-    const out = conv2d(x, w, b, c.opts);
-    expect(out.shape).toEqual([c.x[0], c.w[0], OH, OW]);
-    const xv = values(x);
-    const wv = values(w);
-    const tol = 1e-5 * Math.sqrt(c.w[1] * c.w[2] * c.w[3]);
-    expectClose(values(out), refConv2d(xv, c.x, wv, c.w, b ? values(b) : null, geo), tol, 1e-4, `${c.name}: forward`);
+// Forward and the three gradients of one case against the reference.
+function checkCase(c: Case): void {
+  const x = rand32(c.x, 1).requiresGrad_();
+  const w = rand32(c.w, 2).requiresGrad_();
+  const b = c.bias ? rand32([c.w[0]], 3).requiresGrad_() : null;
+  const geo = geometry(c);
+  const [OH, OW] = refOutSize(c.x, c.w, geo);
+  const out = conv2d(x, w, b, c.opts);
+  expect(out.shape).toEqual([c.x[0], c.w[0], OH, OW]);
+  const xv = values(x);
+  const wv = values(w);
+  const tol = 1e-5 * Math.sqrt(c.w[1] * c.w[2] * c.w[3]);
+  expectClose(values(out), refConv2d(xv, c.x, wv, c.w, b ? values(b) : null, geo), tol, 1e-4, `${c.name}: forward`);
 
-    const g = rand32(out.shape, 4);
-    out.backward(g);
-    const ref = refConv2dBackward(values(g), xv, c.x, wv, c.w, geo);
-    const tolB = 1e-5 * Math.sqrt(c.x[0] * c.w[0] * OH * OW);
-    expectClose(values(x.grad!), ref.dx, tolB, 1e-4, `${c.name}: input gradient`);
-    expectClose(values(w.grad!), ref.dw, tolB, 1e-4, `${c.name}: weight gradient`);
-    if (b) expectClose(values(b.grad!), ref.db, tolB, 1e-4, `${c.name}: bias gradient`);
-  });
+  const g = rand32(out.shape, 4);
+  out.backward(g);
+  const ref = refConv2dBackward(values(g), xv, c.x, wv, c.w, geo);
+  const tolB = 1e-5 * Math.sqrt(c.x[0] * c.w[0] * OH * OW);
+  expectClose(values(x.grad!), ref.dx, tolB, 1e-4, `${c.name}: input gradient`);
+  expectClose(values(w.grad!), ref.dw, tolB, 1e-4, `${c.name}: weight gradient`);
+  if (b) expectClose(values(b.grad!), ref.db, tolB, 1e-4, `${c.name}: bias gradient`);
+}
+
+// Shapes at the edges of the direct path (native/ops/conv2d_cpu.cc): AVX-512 tiles of up to 14
+// pixels x 32 channels forward and 6 taps x 64 channels for the weight gradient, so widths and
+// channel counts that leave partial tiles, kernels of 1 and 5, row strides, groups, cropped
+// padding (the input gradient of a padded 1x1), and batches that split the weight gradient by
+// images (N >= 2 x threads) or by taps (fewer).
+const edgeCases: Case[] = [
+  { name: 'width 15 (two runs of 8 and 7), 17 channels (a 1-lane vector)', x: [2, 5, 6, 15], w: [17, 5, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
+  { name: 'width 29, 33 output channels, 7 taps per channel tail', x: [3, 7, 5, 29], w: [33, 7, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
+  { name: 'width 1 and height 1', x: [2, 8, 1, 1], w: [9, 8, 1, 1], bias: true, opts: {}, ref: {} },
+  { name: '1x1, 20 -> 24 channels', x: [3, 20, 9, 11], w: [24, 20, 1, 1], bias: true, opts: {}, ref: {} },
+  { name: '1x1 with padding 1 (input gradient crops)', x: [2, 6, 5, 4], w: [8, 6, 1, 1], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
+  { name: '5x5, padding 2, 16 -> 20 channels', x: [2, 16, 12, 13], w: [20, 16, 5, 5], bias: true, opts: { padding: 2 }, ref: { padding: [2, 2] } },
+  { name: '5x5, no padding', x: [2, 4, 9, 10], w: [6, 4, 5, 5], bias: false, opts: {}, ref: {} },
+  { name: 'stride 2 with 16 channels', x: [3, 8, 11, 12], w: [16, 8, 3, 3], bias: true, opts: { stride: 2, padding: 1 }, ref: { stride: [2, 2], padding: [1, 1] } },
+  { name: 'row stride 2 only (direct forward, im2col input gradient)', x: [2, 6, 11, 9], w: [10, 6, 3, 3], bias: true, opts: { stride: [2, 1], padding: 1 }, ref: { stride: [2, 1], padding: [1, 1] } },
+  { name: 'column stride 2 only', x: [2, 6, 9, 11], w: [10, 6, 3, 3], bias: false, opts: { stride: [1, 2], padding: [0, 1] }, ref: { stride: [1, 2], padding: [0, 1] } },
+  { name: 'groups 2 of 8 -> 8 channels', x: [2, 16, 7, 9], w: [16, 8, 3, 3], bias: true, opts: { groups: 2, padding: 1 }, ref: { groups: 2, padding: [1, 1] } },
+  { name: 'groups 3 of 4 -> 6 channels, dilation 2', x: [3, 12, 9, 9], w: [18, 4, 3, 3], bias: true, opts: { groups: 3, padding: 2, dilation: 2 }, ref: { groups: 3, padding: [2, 2], dilation: [2, 2] } },
+  { name: "'same' with an even kernel and 12 channels", x: [2, 12, 8, 9], w: [12, 12, 4, 2], bias: true, opts: { padding: 'same' }, ref: { padding: [1, 0], outSize: [8, 9] } },
+  { name: 'batch 1', x: [1, 32, 14, 14], w: [64, 32, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
+  { name: 'odd batch 5', x: [5, 8, 10, 10], w: [16, 8, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
+  { name: 'the standard model conv1 (1 -> 32, 28x28)', x: [4, 1, 28, 28], w: [32, 1, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
+  { name: 'the standard model conv2 (32 -> 64, 14x14)', x: [4, 32, 14, 14], w: [64, 32, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
+  { name: 'the classic model convs (1 -> 10, 10 -> 20, no padding)', x: [6, 10, 13, 13], w: [20, 10, 3, 3], bias: true, opts: {}, ref: {} },
+];
+
+describe('conv2d kernels (float32) against the direct 7-loop reference', () => {
+  test.each(cases.map((c) => [c.name, c] as [string, Case]))('%s', (_, c) => checkCase(c));
+  test.each(edgeCases.map((c) => [c.name, c] as [string, Case]))('edge: %s', (_, c) => checkCase(c));
 
   test('unbatched [C, H, W] input gives [OC, OH, OW] and a gradient of the input shape', () => {
     const x = rand32([3, 7, 8], 5).requiresGrad_();
@@ -100,6 +134,63 @@ describe('conv2d kernels (float32) against the direct 7-loop reference', () => {
     const geo: RefConvGeometry = { stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 2 };
     const out = conv2d(x, w, b, { stride: [2, 1], padding: [1, 2], dilation: [1, 2], groups: 2 });
     expectClose(values(out), refConv2d(values(x), x.shape, values(w), w.shape, values(b), geo), 1e-12, 1e-12, 'float64');
+  });
+});
+
+describe('conv2d kernel variants', () => {
+  // Each variant is chosen once per process, so each runs in a child process that calls the
+  // binding on seeded data and returns its inputs and results for the reference to check here.
+  // Shapes reach partial tiles of every variant's width (AVX2 6 pixels x 16 channels, baseline
+  // 4 x 8), groups, dilation and a row stride; the last case is float64.
+  const shapes: { x: number[]; w: number[]; geo: RefConvGeometry; dt: number }[] = [
+    { x: [3, 8, 9, 10], w: [12, 8, 3, 3], geo: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 }, dt: 0 },
+    { x: [2, 6, 7, 13], w: [10, 3, 3, 2], geo: { stride: [1, 1], padding: [1, 1], dilation: [1, 2], groups: 2 }, dt: 0 },
+    { x: [1, 5, 8, 7], w: [7, 5, 1, 3], geo: { stride: [2, 1], padding: [0, 1], dilation: [1, 1], groups: 1 }, dt: 0 },
+    { x: [2, 4, 6, 9], w: [6, 4, 3, 3], geo: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 }, dt: 1 },
+  ];
+  const script = `
+    const path = require('path');
+    const n = process.env.TENSILE_NATIVE ? require(path.resolve(process.env.TENSILE_NATIVE)) : require('node-gyp-build')(process.cwd());
+    let seed = 11;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+    const results = [];
+    for (const { params, dt } of JSON.parse(process.argv[1])) {
+      const [N, C, H, W, OC, KH, KW, OH, OW, , , , , , , G] = params;
+      const Arr = dt === 0 ? Float32Array : Float64Array, size = Arr.BYTES_PER_ELEMENT;
+      const make = (len) => { const a = Arr.from({ length: len }, rnd); const h = n.alloc(len * size, 0); n.write(h, 0, a); return [a, h]; };
+      const [x, hx] = make(N * C * H * W), [w, hw] = make(OC * (C / G) * KH * KW), [b, hb] = make(OC), [g, hg] = make(N * OC * OH * OW);
+      const ho = n.alloc(g.length * size, 0), hdx = n.alloc(x.length * size, 0), hdw = n.alloc(w.length * size, 0);
+      n.conv2dForward(ho, 0, hx, 0, hw, 0, hb, 0, params, dt);
+      n.conv2dBackwardInput(hdx, 0, hg, 0, hw, 0, params, dt);
+      n.conv2dBackwardWeight(hdw, 0, hg, 0, hx, 0, params, dt);
+      const rd = (h, len) => Array.from(new Arr(n.read(h, 0, len * size)));
+      results.push({ x: Array.from(x), w: Array.from(w), b: Array.from(b), g: Array.from(g), out: rd(ho, g.length), dx: rd(hdx, x.length), dw: rd(hdw, w.length) });
+    }
+    process.stdout.write(JSON.stringify({ kernel: n.gemmKernel(), results }));`;
+
+  test.each([
+    ['AVX2', { TENSILE_GEMM_KERNEL: 'avx2' }],
+    ['baseline (SSE2)', { TENSILE_GEMM_KERNEL: 'baseline' }],
+    ['im2col + GEMM', { TENSILE_CONV_KERNEL: 'im2col' }],
+    ['default', {}],
+  ] as [string, Record<string, string>][])('%s agrees with the reference', (_, env) => {
+    const root = path.join(__dirname, '..', '..');
+    const jobs = shapes.map(({ x, w, geo, dt }) => {
+      const [OH, OW] = refOutSize(x, w, geo);
+      return { params: [x[0], x[1], x[2], x[3], w[0], w[2], w[3], OH, OW, ...geo.stride, ...geo.padding, ...geo.dilation, geo.groups], dt };
+    });
+    const childEnv: Record<string, string | undefined> = { ...process.env, TENSILE_GEMM_KERNEL: undefined, TENSILE_CONV_KERNEL: undefined, ...env };
+    const out = execFileSync(process.execPath, ['-e', script, JSON.stringify(jobs)], { cwd: root, env: childEnv as NodeJS.ProcessEnv, encoding: 'utf8', maxBuffer: 64 << 20 });
+    const { results } = JSON.parse(out) as { results: Record<'x' | 'w' | 'b' | 'g' | 'out' | 'dx' | 'dw', number[]>[] };
+    shapes.forEach(({ x, w, geo, dt }, i) => {
+      const r = results[i];
+      const tol = dt === 0 ? 1e-4 : 1e-11;
+      const label = `${_} case ${i}`;
+      expectClose(r.out, refConv2d(r.x, x, r.w, w, r.b, geo), tol, tol, `${label}: forward`);
+      const ref = refConv2dBackward(r.g, r.x, x, r.w, w, geo);
+      expectClose(r.dx, ref.dx, tol, tol, `${label}: input gradient`);
+      expectClose(r.dw, ref.dw, tol, tol, `${label}: weight gradient`);
+    });
   });
 });
 
