@@ -3,19 +3,23 @@
 // forward in lib/ops/<family>.ts). `backward` walks the graph once in reverse topological order.
 // No graph logic lives in C++.
 import { AutogradError, fmtShape } from './errors';
-import type { Tensor } from './tensor';
+import type { Storage, Tensor } from './tensor';
+import { keep } from './tensor';
 
 export type BackwardFn = (grad: Tensor) => (Tensor | null | undefined)[];
 
 export class Node {
   /** Set to null once run (unless retainGraph): this drops the saved tensors the closure holds. */
   backwardFn: BackwardFn | null;
+  /** The inputs' storage versions when the op ran: an in-place write since makes them stale. */
+  readonly versions: number[];
   constructor(
     readonly name: string,
     public inputs: (Tensor | null)[],
     backwardFn: BackwardFn,
   ) {
     this.backwardFn = backwardFn;
+    this.versions = inputs.map((t) => (t ? t.storage.version : 0));
   }
 }
 
@@ -88,10 +92,22 @@ function topoOrder(root: Node): Node[] {
   return order.reverse();
 }
 
-function accumulate(leaf: Tensor, g: Tensor): void {
-  // Out of place: a gradient tensor may be shared by several inputs (add's backward passes the
-  // same tensor on), so it must never be mutated after it is handed over.
-  leaf.grad = leaf.grad ? leaf.grad.add(g) : g.detach();
+/**
+ * Adds g into leaf.grad. A leaf's .grad must own its memory (zeroGrad may zero it in place), yet
+ * backward hands the same tensor to several inputs (add passes its gradient on unchanged) and
+ * starts from the caller's gradient: so g is taken over only the first time its storage is seen
+ * and when it is a plain contiguous tensor, and copied otherwise. It is also cast to the leaf's
+ * dtype, as PyTorch's engine does.
+ */
+function accumulate(leaf: Tensor, g: Tensor, handed: Set<Storage>): void {
+  if (g.dtype !== leaf.dtype) g = g.to(leaf.dtype);
+  if (leaf.grad) {
+    leaf.grad = keep(leaf.grad.add(g));
+    return;
+  }
+  const own = !handed.has(g.storage) && g.isContiguous() && g.offset === 0 && g.gradFn === null;
+  handed.add(g.storage);
+  leaf.grad = keep(own ? g.detach() : g.clone());
 }
 
 export function runBackward(root: Tensor, grad: Tensor | undefined, retainGraph: boolean): void {
@@ -107,8 +123,9 @@ export function runBackward(root: Tensor, grad: Tensor | undefined, retainGraph:
     throw new AutogradError(`backward: gradient of shape ${fmtShape(grad.shape)} does not match output of shape ${fmtShape(root.shape)}`);
   }
   noGrad(() => {
+    const handed = new Set<Storage>([grad!.storage]);
     if (!root.gradFn) {
-      accumulate(root, grad!);
+      accumulate(root, grad!, handed);
       return;
     }
     const grads = new Map<Node, Tensor>();
@@ -123,18 +140,26 @@ export function runBackward(root: Tensor, grad: Tensor | undefined, retainGraph:
           `backward: trying to backward through the graph a second time (through ${node.name}), or to directly access saved tensors after they have already been freed. Pass { retainGraph: true } to the first backward() if you need to backward twice`,
         );
       }
+      node.inputs.forEach((input, i) => {
+        if (input && input.storage.version !== node.versions[i]) {
+          throw new AutogradError(
+            `backward: one of the tensors needed for gradient computation has been modified by an inplace operation: input ${i} of ${node.name}, of shape ${fmtShape(input.shape)}, is at version ${input.storage.version}; expected version ${node.versions[i]} instead`,
+          );
+        }
+      });
       const inputGrads = fn(g);
       if (!retainGraph) {
         node.backwardFn = null;
       }
       node.inputs.forEach((input, i) => {
-        const ig = inputGrads[i];
+        let ig = inputGrads[i];
         if (!input || !ig || !input.requiresGrad) return;
+        if (ig.dtype !== input.dtype) ig = ig.to(input.dtype);
         if (input.gradFn) {
           const prev = grads.get(input.gradFn);
           grads.set(input.gradFn, prev ? prev.add(ig) : ig);
         } else {
-          accumulate(input, ig);
+          accumulate(input, ig, handed);
         }
       });
       if (!retainGraph) node.inputs = [];

@@ -1,7 +1,7 @@
 // tensile's public entry point: `import * as tn from 'tensile'`.
 import './ops/register';
 
-export { Tensor, Storage, tensor, empty, zeros, ones, full, zerosLike, onesLike, rand, randn, randint, arange, fromTypedArray, tidy } from './tensor';
+export { Tensor, Storage, tensor, empty, zeros, ones, full, zerosLike, onesLike, rand, randn, randint, arange, fromTypedArray, tidy, keep } from './tensor';
 export type { Device, TensorOptions } from './tensor';
 export type { DType } from './dtype';
 export { noGrad, enableGrad, isGradEnabled } from './autograd';

@@ -37,6 +37,8 @@ export interface StorageBinding {
 export interface ElementwiseBinding {
   unary(op: number, out: H, outOff: number, x: H, xOff: number, n: number, dtype: number, scalar: number): void;
   binary(op: number, out: H, outOff: number, a: H, aOff: number, aStrides: number[], b: H, bOff: number, bStrides: number[], shape: number[], dtype: number): void;
+  // out (contiguous, shape) = cond (bool) ? a : b, each read through broadcast strides.
+  where(out: H, outOff: number, cond: H, condOff: number, condStrides: number[], a: H, aOff: number, aStrides: number[], b: H, bOff: number, bStrides: number[], shape: number[], dtype: number): void;
   // out (contiguous, or read through outStrides when given) = x read through strides.
   copyStrided(out: H, outOff: number, x: H, xOff: number, shape: number[], strides: number[], dtype: number, outStrides?: number[] | null): void;
   cast(out: H, outOff: number, outDtype: number, x: H, xOff: number, xDtype: number, n: number): void;

@@ -22,6 +22,8 @@ export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
  */
 export class Storage {
   refs = 0;
+  /** Bumped by every in-place write; autograd checks it to refuse stale saved tensors. */
+  version = 0;
   constructor(
     readonly handle: Handle,
     readonly bytes: number,
@@ -60,6 +62,12 @@ export function tidy<T>(fn: () => T): T {
   } finally {
     scopes.pop();
   }
+  if (result! && typeof (result as { then?: unknown }).then === 'function') {
+    // tensors made after an await would escape the scope and those made before would be freed
+    // under the async code: refuse, as tfjs does (nothing is disposed)
+    for (const t of scope) if (scopes.length) scopes[scopes.length - 1].add(t);
+    throw new ValueError('tidy: fn must be synchronous, but it returned a Promise');
+  }
   const keep = new Set<Tensor>();
   collectTensors(result!, keep);
   for (const t of scope) {
@@ -70,6 +78,15 @@ export function tidy<T>(fn: () => T): T {
     }
   }
   return result!;
+}
+
+/**
+ * Takes t out of every enclosing tidy scope: for tensors that become part of long-lived state
+ * (parameters, buffers, gradients, optimizer state) while a tidy is running.
+ */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.delete(t);
+  return t;
 }
 
 function collectTensors(v: unknown, out: Set<Tensor>): void {
@@ -425,6 +442,7 @@ export class Tensor {
   fill_(value: number): this {
     const t = this.contiguousOrThrow('fill_');
     native.fill(t.handle, t.offset, t.numel(), DTYPE_CODE[t.dtype], value);
+    this.storage.version++;
     return this;
   }
   zero_(): this {
@@ -436,24 +454,28 @@ export class Tensor {
     const t = this.contiguousOrThrow('copy_');
     const s = (src.dtype === this.dtype ? src : E.cast(src, this.dtype)).contiguous();
     native.copyStrided(t.handle, t.offset, s.handle, s.offset, s.shape, s.strides, DTYPE_CODE[t.dtype]);
+    this.storage.version++;
     return this;
   }
   uniform_(lo = 0, hi = 1, generator: Generator = defaultGenerator): this {
     const t = this.contiguousOrThrow('uniform_');
     const [a, b] = generator.nextSeed();
     native.uniform(t.handle, t.offset, t.numel(), DTYPE_CODE[t.dtype], lo, hi, a, b);
+    this.storage.version++;
     return this;
   }
   normal_(mean = 0, std = 1, generator: Generator = defaultGenerator): this {
     const t = this.contiguousOrThrow('normal_');
     const [a, b] = generator.nextSeed();
     native.normal(t.handle, t.offset, t.numel(), DTYPE_CODE[t.dtype], mean, std, a, b);
+    this.storage.version++;
     return this;
   }
   /** Replaces this tensor's contents and dtype by other's, keeping object identity (Module.to). */
   _setData(other: Tensor): this {
     other.storage.refs++;
-    this.storage.release();
+    if (!this.disposed) this.storage.release();
+    this.disposed = false;
     this.storage = other.storage;
     this.shape = other.shape.slice();
     this.strides = other.strides.slice();

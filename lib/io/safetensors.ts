@@ -200,7 +200,10 @@ export function deserialize(bytes: Uint8Array, source = '<buffer>'): Safetensors
   if (expect < dataLen) fail(`corrupt file: ${dataLen - expect} bytes after the last tensor's data`);
 
   const tensors: Record<string, Tensor> = {};
-  for (const e of entries) tensors[e.name] = decodeTensor(e, bytes.subarray(dataStart + e.begin, dataStart + e.end));
+  // defineProperty: a tensor named "__proto__" must be an entry, not the object's prototype
+  for (const e of entries) {
+    Object.defineProperty(tensors, e.name, { value: decodeTensor(e, bytes.subarray(dataStart + e.begin, dataStart + e.end)), enumerable: true, writable: true, configurable: true });
+  }
   return { tensors, metadata };
 }
 

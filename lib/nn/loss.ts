@@ -11,21 +11,35 @@ export interface ClassLossOptions {
   reduction?: Reduction;
 }
 
-export class CrossEntropyLoss extends Module {
-  constructor(readonly options: ClassLossOptions & { labelSmoothing?: number } = {}) {
+/**
+ * PyTorch's _WeightedLoss: the class weight is a buffer, so that `.to()` converts it and the state
+ * dict carries it (key "weight").
+ */
+abstract class WeightedLoss<O extends ClassLossOptions> extends Module {
+  constructor(readonly options: O) {
     super();
+    this.registerBuffer('weight', options.weight ?? null);
   }
-  forward(input: Tensor, target: Tensor): Tensor {
-    return crossEntropy(input, target, this.options);
+  protected opts(): O {
+    return { ...this.options, weight: this.getBuffer('weight') };
   }
 }
 
-export class NLLLoss extends Module {
-  constructor(readonly options: ClassLossOptions = {}) {
-    super();
+export class CrossEntropyLoss extends WeightedLoss<ClassLossOptions & { labelSmoothing?: number }> {
+  constructor(options: ClassLossOptions & { labelSmoothing?: number } = {}) {
+    super(options);
   }
   forward(input: Tensor, target: Tensor): Tensor {
-    return nllLoss(input, target, this.options);
+    return crossEntropy(input, target, this.opts());
+  }
+}
+
+export class NLLLoss extends WeightedLoss<ClassLossOptions> {
+  constructor(options: ClassLossOptions = {}) {
+    super(options);
+  }
+  forward(input: Tensor, target: Tensor): Tensor {
+    return nllLoss(input, target, this.opts());
   }
 }
 

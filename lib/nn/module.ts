@@ -5,13 +5,14 @@
 import { noGrad } from '../autograd';
 import { DType } from '../dtype';
 import { ShapeError, ValueError, fmtShape } from '../errors';
-import { Device, Tensor } from '../tensor';
+import { Device, Tensor, keep } from '../tensor';
 
 /** A tensor that a Module owns and an optimizer updates. */
 export class Parameter extends Tensor {
   constructor(data: Tensor, requiresGrad = true) {
     super(data.storage, data.shape.slice(), data.strides.slice(), data.offset, data.dtype);
     this.requiresGrad = requiresGrad;
+    keep(this); // module state outlives any tidy() it is created in
   }
 }
 
@@ -31,7 +32,7 @@ export abstract class Module {
 
   /** Registers a buffer (state that is saved but not trained, e.g. running_mean). */
   registerBuffer(name: string, tensor: Tensor | null, persistent = true): void {
-    this._buffers.set(name, tensor);
+    this._buffers.set(name, tensor ? keep(tensor) : null);
     if (!persistent) this._nonPersistent.add(name);
   }
 
@@ -41,7 +42,7 @@ export abstract class Module {
 
   setBuffer(name: string, tensor: Tensor): void {
     if (!this._buffers.has(name)) throw new ValueError(`setBuffer: ${this.constructor.name} has no buffer '${name}'`);
-    this._buffers.set(name, tensor);
+    this._buffers.set(name, keep(tensor));
   }
 
   *namedChildren(): Generator<[string, Module]> {
@@ -118,12 +119,12 @@ export abstract class Module {
       for (const m of this.modules()) {
         for (const [, p] of m.namedParameters('', false)) {
           p._setData(p.to(target));
-          if (p.grad) p.grad = p.grad.to(target);
+          if (p.grad) p.grad = keep(p.grad.to(target));
         }
         for (const [k, b] of m._buffers) {
           if (!b) continue;
           if (isDtype && b.dtype !== 'float32' && b.dtype !== 'float64') continue;
-          m._buffers.set(k, b.to(target));
+          m._buffers.set(k, keep(b.to(target)));
         }
       }
     });

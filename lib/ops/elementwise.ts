@@ -42,14 +42,6 @@ export function checkSameDevice(op: string, a: Tensor, b: Tensor): void {
   if (a.device !== b.device) throw new DeviceError(`${op}: expected all tensors on the same device, but found ${a.device} and ${b.device}`);
 }
 
-function scalarLike(v: number, like: Tensor): Tensor {
-  return full([], v, { dtype: like.dtype, device: like.device });
-}
-
-function asFloat(t: Tensor): Tensor {
-  return isFloating(t.dtype) ? t : cast(t, 'float32');
-}
-
 /** Raw broadcasting binary op, no autograd; `dtype` is the compute (and output) dtype. */
 function binaryRaw(name: BinaryName, a: Tensor, b: Tensor, dtype: DType): Tensor {
   checkSameDevice(name, a, b);
@@ -70,12 +62,16 @@ function unaryRaw(name: UnaryName, x: Tensor, scalar = 0): Tensor {
 }
 
 function operands(a: Tensor, b: Tensor | number, op: string): [Tensor, Tensor, DType] {
-  const bt = typeof b === 'number' ? scalarLike(b, isFloating(a.dtype) || Number.isInteger(b) ? a : asFloat(a)) : b;
-  let dtype = promoteTypes(a.dtype, bt.dtype);
-  // A Python-style scalar does not promote a float32 tensor to float64.
-  if (typeof b === 'number') dtype = isFloating(a.dtype) || Number.isInteger(b) ? a.dtype : 'float32';
+  if (typeof b === 'number') {
+    // A JS number is PyTorch's Python scalar: it never widens a tensor within its category (an
+    // int keeps int32, a float keeps float32), a fractional number makes integer tensors float32,
+    // and a bool tensor meets an integer as int64.
+    const dtype: DType = isFloating(a.dtype) ? a.dtype : !Number.isInteger(b) ? 'float32' : a.dtype === 'bool' ? 'int64' : a.dtype;
+    return [a, full([], b, { dtype, device: a.device }), dtype];
+  }
+  let dtype = promoteTypes(a.dtype, b.dtype);
   if (dtype === 'bool' && op !== 'compare') dtype = 'int64';
-  return [a, bt, dtype];
+  return [a, b, dtype];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -110,7 +106,12 @@ export function mul(a: Tensor, b: Tensor | number): Tensor {
 
 /** True division: integer operands give float32, as in PyTorch. */
 export function div(a: Tensor, b: Tensor | number): Tensor {
-  if (typeof b === 'number') return mul(asFloat(a), 1 / b);
+  if (typeof b === 'number') {
+    // a true division (not a multiplication by 1/b, which is not exact: 49 * (1/49) != 1)
+    const [x, y, dt0] = operands(a, b, 'div');
+    const out = binaryRaw('div', x, y, isFloating(dt0) ? dt0 : 'float32');
+    return record('div', out, [a], (g) => [div(g, b)]);
+  }
   const [x, y, dt0] = operands(a, b, 'div');
   const dt = isFloating(dt0) ? dt0 : 'float32';
   const out = binaryRaw('div', x, y, dt);
@@ -130,7 +131,8 @@ export function pow(a: Tensor, b: Tensor | number): Tensor {
   const out = binaryRaw('pow', x, y, dt);
   return record('pow', out, [a, b], (g) => [
     a.requiresGrad ? sumToShape(mul(g, mul(b, pow(a, sub(b, 1)))), a.shape) : null,
-    b.requiresGrad ? sumToShape(mul(g, mul(out, log(a))), b.shape) : null,
+    // d(a^b)/db = a^b ln a, defined as 0 where a == 0 and b >= 0 (PyTorch's masked_fill)
+    b.requiresGrad ? sumToShape(where(binaryRaw('minimum', compare('eq', a, 0), compare('ge', b, 0), 'bool'), 0, mul(g, mul(out, log(a)))), b.shape) : null,
   ]);
 }
 
@@ -226,8 +228,26 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   return record('cast', out, [x], (g) => [cast(g, x.dtype)]);
 }
 
-/** where(cond, a, b) = cond * a + (1 - cond) * b, differentiable in a and b. */
-export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
-  const c = cast(cond, promoteTypes(a.dtype, b.dtype));
-  return add(mul(c, a), mul(sub(onesLikeOf(c), c), b));
+/**
+ * where(cond, a, b): elements of a where cond is true, else of b, all three broadcast together.
+ * It selects (an inf or NaN in the branch not taken never leaks); differentiable in a and b.
+ */
+export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
+  if (cond.dtype !== 'bool' && cond.dtype !== 'uint8') throw new DTypeError(`where: expected a bool condition but got ${cond.dtype}`);
+  const like = typeof a === 'number' ? (typeof b === 'number' ? null : b) : a;
+  const dtype: DType = like ? (typeof a !== 'number' && typeof b !== 'number' ? promoteTypes(a.dtype, b.dtype) : like.dtype) : 'float32';
+  const device = like ? like.device : cond.device;
+  const at = typeof a === 'number' ? full([], a, { dtype, device }) : a;
+  const bt = typeof b === 'number' ? full([], b, { dtype, device }) : b;
+  checkSameDevice('where', cond, at);
+  checkSameDevice('where', at, bt);
+  const x = at.dtype === dtype ? at : cast(at, dtype);
+  const y = bt.dtype === dtype ? bt : cast(bt, dtype);
+  const shape = broadcastShapes(broadcastShapes(cond.shape, x.shape, 'where'), y.shape, 'where');
+  const out = empty(shape, { dtype, device });
+  native.where(out.handle, 0, cond.handle, cond.offset, broadcastStrides(cond, shape), x.handle, x.offset, broadcastStrides(x, shape), y.handle, y.offset, broadcastStrides(y, shape), shape, DTYPE_CODE[dtype]);
+  return record('where', out, [at, bt], (g) => [
+    at.requiresGrad ? sumToShape(where(cond, g, 0), at.shape) : null,
+    bt.requiresGrad ? sumToShape(where(cond, 0, g), bt.shape) : null,
+  ]);
 }

@@ -5,13 +5,14 @@ import { DTYPE_CODE, isFloating } from '../dtype';
 import { native } from '../native';
 import { Tensor, empty, numelOf } from '../tensor';
 import { cast, compare, div, mul } from './elementwise';
-import { expand, normDim, reshape, unsqueeze } from './shape';
+import { clone, expand, normDim, reshape, unsqueeze } from './shape';
 
 export const REDUCE_OP = { sum: 0, mean: 1, max: 2, min: 3, argmax: 4, argmin: 5 } as const;
 type ReduceName = keyof typeof REDUCE_OP;
 
 function normDims(x: Tensor, dim: number | number[] | undefined, op: string): number[] {
-  if (dim === undefined) return x.shape.map((_, i) => i);
+  // no dim, or an empty list, reduces over every dim (PyTorch's sum(dim=[]))
+  if (dim === undefined || (Array.isArray(dim) && dim.length === 0)) return x.shape.map((_, i) => i);
   const dims = (Array.isArray(dim) ? dim : [dim]).map((d) => normDim(d, x.ndim, op));
   return [...new Set(dims)].sort((a, b) => a - b);
 }
@@ -38,7 +39,8 @@ function dropDims(shape: number[], dims: number[]): number[] {
 function sumRaw(x: Tensor, dims: number[], keepdim: boolean): Tensor {
   let t = x;
   for (let k = dims.length - 1; k >= 0; k--) t = reduceOne('sum', t, dims[k], false).out!;
-  if (dims.length === 0) t = t.contiguous();
+  // a reduction always returns a new tensor, even over no dims (a 0-d input)
+  if (t === x) t = clone(x);
   return keepdim ? t : reshape(t, dropDims(x.shape, dims));
 }
 

@@ -4,7 +4,7 @@
 // What this is not: a multi-tensor/foreach implementation or a closure-based line search.
 import { enableGrad, noGrad } from '../autograd';
 import { DeviceError, DTypeError, ShapeError, ValueError, fmtShape } from '../errors';
-import { empty, Tensor } from '../tensor';
+import { empty, keep, Tensor } from '../tensor';
 
 /** One parameter group: its tensors and its options (lr and the optimizer's own). */
 export interface ParamGroup {
@@ -93,7 +93,7 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
           p.grad = null;
         } else {
           const grad = p.grad.gradFn ? p.grad.detach() : p.grad;
-          p.grad = grad.isContiguous() ? noGrad(() => grad.zero_()) : empty(p.shape, { dtype: grad.dtype, device: grad.device }).zero_();
+          p.grad = grad.isContiguous() ? noGrad(() => grad.zero_()) : keep(empty(p.shape, { dtype: grad.dtype, device: grad.device }).zero_());
         }
       }
     }
@@ -116,6 +116,8 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
             this.state.set(p, st);
           }
           this.updateParam(p, grad, group, st);
+          // an in-place write: a graph recorded before this step must not be backpropagated
+          p.storage.version++;
         });
       });
     });
@@ -139,13 +141,13 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
   protected buffer(state: ParamState, key: string, p: Tensor, init: 'zeros' | 'empty' = 'zeros'): Tensor {
     let b = state[key];
     if (!(b instanceof Tensor)) {
-      const t = empty(p.shape, { dtype: p.dtype, device: p.device });
+      const t = keep(empty(p.shape, { dtype: p.dtype, device: p.device }));
       state[key] = init === 'zeros' ? t.zero_() : t;
       return state[key] as Tensor;
     }
     if (b.numel() !== p.numel()) throw new ShapeError(`${this.opName}: state ${key} has shape ${fmtShape(b.shape)} but its parameter has shape ${fmtShape(p.shape)}`);
     if (b.dtype !== p.dtype || b.device !== p.device || !b.isContiguous()) {
-      b = empty(p.shape, { dtype: p.dtype, device: p.device }).copy_(b.reshape(p.shape));
+      b = keep(empty(p.shape, { dtype: p.dtype, device: p.device }).copy_(b.reshape(p.shape)));
       state[key] = b;
     }
     return b;
@@ -213,7 +215,7 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
             } else if (v instanceof Tensor) {
               if (v.numel() !== p.numel())
                 throw new ShapeError(`${name}: loaded state ${k} of parameter ${i} in group ${gi} has shape ${fmtShape(v.shape)} but the parameter has shape ${fmtShape(p.shape)}`);
-              copy[k] = empty(p.shape, { dtype: p.dtype, device: p.device }).copy_(v.reshape(p.shape));
+              copy[k] = keep(empty(p.shape, { dtype: p.dtype, device: p.device }).copy_(v.reshape(p.shape)));
             } else {
               copy[k] = v;
             }

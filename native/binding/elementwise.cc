@@ -65,6 +65,26 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// where(out, outOff, cond, condOff, condStrides, a, aOff, aStrides, b, bOff, bStrides, shape, dtype):
+// out (contiguous, shape) = cond ? a : b with broadcast strides; cond is bool/uint8.
+Napi::Value Where(const Napi::CallbackInfo& info) {
+  auto cs = ints_arg(info, 4), as = ints_arg(info, 7), bs = ints_arg(info, 10), shape = ints_arg(info, 11);
+  TENSILE_CHECK(cs.size() == shape.size() && as.size() == shape.size() && bs.size() == shape.size(), ShapeError,
+                "where: stride ranks do not match shape ", shape_str(shape));
+  DType dt = dtype_arg(info, 12);
+  const int64_t n = contiguous_extent(shape, "where");
+  if (n == 0) return info.Env().Undefined();
+  const __int128 c_extent = strided_extent(shape, cs, "where", "condition");
+  const __int128 a_extent = strided_extent(shape, as, "where", "input"), b_extent = strided_extent(shape, bs, "where", "other");
+  const uint8_t* cond = checked_ptr<uint8_t>(info, 2, c_extent, "where", "condition");
+  dispatch_all(dt, [&](auto t) {
+    using T = decltype(t);
+    where_cpu<T>(checked_ptr<T>(info, 0, n, "where", "output"), cond, cs, checked_ptr<T>(info, 5, a_extent, "where", "input"), as,
+                 checked_ptr<T>(info, 8, b_extent, "where", "other"), bs, shape);
+  });
+  return info.Env().Undefined();
+}
+
 // copyStrided(out, outOff, x, xOff, shape, strides, dtype[, outStrides]): x read through strides
 // into out, contiguous unless outStrides is given (writes into a strided view).
 Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
@@ -168,6 +188,7 @@ Napi::Value IndexAddRows(const Napi::CallbackInfo& info) {
 void RegisterElementwise(Napi::Env env, Napi::Object exports) {
   TENSILE_EXPORT(exports, "unary", Unary);
   TENSILE_EXPORT(exports, "binary", Binary);
+  TENSILE_EXPORT(exports, "where", Where);
   TENSILE_EXPORT(exports, "copyStrided", CopyStrided);
   TENSILE_EXPORT(exports, "cast", Cast);
   TENSILE_EXPORT(exports, "fill", Fill);

@@ -23,6 +23,13 @@ template <typename T>
 void binary_cpu(BinaryOp op, T* out, const T* a, const std::vector<int64_t>& a_strides, const T* b,
                 const std::vector<int64_t>& b_strides, const std::vector<int64_t>& shape);
 
+// out (shape) = cond ? a : b, each operand read through its strides over `shape` (0 on broadcast
+// dims); cond is uint8/bool. Selects rather than blends, so inf/NaN in the unchosen branch stay out.
+template <typename T>
+void where_cpu(T* out, const uint8_t* cond, const std::vector<int64_t>& c_strides, const T* a,
+               const std::vector<int64_t>& a_strides, const T* b, const std::vector<int64_t>& b_strides,
+               const std::vector<int64_t>& shape);
+
 // out (read through out_strides) = x (read through x_strides), both over `shape`; any element
 // type (by byte size). Empty out_strides means out is contiguous.
 void copy_strided_cpu(void* out, const std::vector<int64_t>& out_strides, const void* x, size_t itemsize,

@@ -191,6 +191,28 @@ void copy_strided_cpu(void* out, const std::vector<int64_t>& out_strides_in, con
 }
 
 template <typename T>
+void where_cpu(T* out, const uint8_t* cond, const std::vector<int64_t>& c_strides_in, const T* a,
+               const std::vector<int64_t>& a_strides_in, const T* b, const std::vector<int64_t>& b_strides_in,
+               const std::vector<int64_t>& shape_in) {
+  std::vector<int64_t> shape = shape_in, sc = c_strides_in, sa = a_strides_in, sb = b_strides_in;
+  collapse_dims(shape, {&sc, &sa, &sb});
+  int64_t inner = shape.back();
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < shape.size(); d++) rows *= shape[d];
+  int64_t ic = sc.back(), ia = sa.back(), ib = sb.back();
+  int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1));
+  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) {
+      const uint8_t* c = cond + row_offset(r, shape, sc);
+      const T* pa = a + row_offset(r, shape, sa);
+      const T* pb = b + row_offset(r, shape, sb);
+      T* o = out + r * inner;
+      for (int64_t i = 0; i < inner; i++) o[i] = c[i * ic] ? pa[i * ia] : pb[i * ib];
+    }
+  });
+}
+
+template <typename T>
 void index_add_rows_cpu(T* out, const T* src, int64_t row, const int64_t* idx, int64_t k) {
   // Serial over j: two indices may name the same row.
   for (int64_t j = 0; j < k; j++) {
@@ -281,7 +303,9 @@ void index_select_rows_cpu(void* out, const void* x, size_t row_bytes, const int
                               const std::vector<int64_t>&, const std::vector<int64_t>&);               \
   template void uniform_cpu<T>(T*, int64_t, double, double, uint64_t);                                 \
   template void normal_cpu<T>(T*, int64_t, double, double, uint64_t);                                  \
-  template void index_add_rows_cpu<T>(T*, const T*, int64_t, const int64_t*, int64_t);
+  template void index_add_rows_cpu<T>(T*, const T*, int64_t, const int64_t*, int64_t);            \
+  template void where_cpu<T>(T*, const uint8_t*, const std::vector<int64_t>&, const T*, const std::vector<int64_t>&, \
+                             const T*, const std::vector<int64_t>&, const std::vector<int64_t>&);
 INSTANTIATE(float)
 INSTANTIATE(double)
 #undef INSTANTIATE
@@ -296,4 +320,11 @@ template void binary_cpu<int64_t>(BinaryOp, int64_t*, const int64_t*, const std:
                                   const std::vector<int64_t>&, const std::vector<int64_t>&);
 template void binary_cpu<uint8_t>(BinaryOp, uint8_t*, const uint8_t*, const std::vector<int64_t>&, const uint8_t*,
                                   const std::vector<int64_t>&, const std::vector<int64_t>&);
+#define INSTANTIATE_WHERE(T)                                                                            \
+  template void where_cpu<T>(T*, const uint8_t*, const std::vector<int64_t>&, const T*, const std::vector<int64_t>&, \
+                             const T*, const std::vector<int64_t>&, const std::vector<int64_t>&);
+INSTANTIATE_WHERE(int32_t)
+INSTANTIATE_WHERE(int64_t)
+INSTANTIATE_WHERE(uint8_t)
+#undef INSTANTIATE_WHERE
 }  // namespace tensile
