@@ -1,6 +1,8 @@
-// conv2d on the CPU. Two paths, chosen per call:
+// conv2d on the CPU. Paths, chosen per call:
 // - direct (the fast path): channel-vector tiles over a zero-padded copy of each image, described
 //   at "Direct path" below; used for unit column strides and channel counts that fill vectors.
+//   For 3x3 stride-1 layers with 16 or more channels to sum over, Winograd F(2x2, 3x3) on top of
+//   the same tiles (2.25x fewer multiplies); TENSILE_CONV_KERNEL=direct turns it off.
 // - im2col + GEMM, per image and group, parallel over images (the GEMM then runs inline on each
 //   thread; with one image it spreads over the threads itself): everything else, and the
 //   reference the direct path is tested against (TENSILE_CONV_KERNEL=im2col forces it). The
@@ -246,6 +248,21 @@ void conv2d_backward_weight_im2col(T* dweight, const T* dout, const T* inp, cons
 
 #define TENSILE_AI inline __attribute__((always_inline))
 
+// Copies n elements as a few fixed-size chunks, the last one overlapping its neighbour: image
+// rows are a dozen or so elements, where a loop with a scalar tail costs more than the copy.
+template <typename T>
+inline void copy_short(T* __restrict d, const T* __restrict s, int64_t n) {
+  if (n >= 8) {
+    for (int64_t t = 0; t + 8 < n; t += 8) std::memcpy(d + t, s + t, 8 * sizeof(T));
+    std::memcpy(d + n - 8, s + n - 8, 8 * sizeof(T));
+  } else if (n >= 4) {
+    std::memcpy(d, s, 4 * sizeof(T));
+    std::memcpy(d + n - 4, s + n - 4, 4 * sizeof(T));
+  } else {
+    for (int64_t t = 0; t < n; t++) d[t] = s[t];
+  }
+}
+
 template <typename T, int VW>
 struct Vec {
   typedef T type __attribute__((vector_size(VW * sizeof(T))));
@@ -330,7 +347,9 @@ TENSILE_AI void store_tile(typename Vec<T, VW>::type (&acc)[R][OCB], const TileA
   if constexpr (R0 + VW < R) store_tile<T, VW, OCB, R, R0 + VW>(acc, a);
 }
 
-template <typename T, int VW, int OCB, int R>
+// NCHW: store transposed, one row of R pixels per channel (ldo apart); else R rows of OCB * VW
+// channels, pixel r at out + r * ldo (the Winograd products below).
+template <typename T, int VW, int OCB, int R, bool NCHW>
 TENSILE_AI void direct_tile(const TileArgs<T>& a) {
   typedef typename Vec<T, VW>::type V;
   constexpr int NB = OCB * VW;
@@ -357,7 +376,14 @@ TENSILE_AI void direct_tile(const TileArgs<T>& a) {
       for (int b = 0; b < OCB; b++) acc[r][b] += xv * wv[b];
     }
   }
-  store_tile<T, VW, OCB, R, 0>(acc, a);
+  if constexpr (NCHW) {
+    store_tile<T, VW, OCB, R, 0>(acc, a);
+  } else {
+#pragma GCC unroll 32
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+      for (int b = 0; b < OCB; b++) std::memcpy(a.out + r * a.ldo + b * VW, &acc[r][b], sizeof(V));
+  }
 }
 
 // One weight-gradient tile: RT taps x OCB channel vectors, accumulated over all pixels of one
@@ -425,6 +451,117 @@ TENSILE_AI void transpose_matrix(T* __restrict dst, int64_t ldd, const T* __rest
     for (int64_t c = r < rb ? cb : 0; c < cols; c++) dst[c * ldd + r] = src[r * lds + c];
 }
 
+// --- Winograd F(2x2, 3x3) transforms (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2015): a 2x2 output tile of a 3x3 correlation is A^T [(G g G^T) . (B^T d B)] A for
+// the 4x4 input patch d at twice the tile's position, so 16 products per tile and channel pair
+// instead of 36. Each of the 16 positions xi = 4i + j of the transformed tile is one product of
+// (tiles x channels) by (channels x output channels), computed by the direct tile above.
+
+// V[xi * xis + c * vs + t] = (B^T d B)[i][j] for tiles t = ty * tw + tx of one image and
+// channels c < C (planes `plane` apart, rows Wp apart in img). Vectors run along tiles: the
+// even and odd columns of a row are split by shuffles, so VW - 1 tiles take two loads per row.
+// Lanes past a tile row's end land on the next row's tiles, which are written afterwards, or in
+// the slack at the end of each V row (vs >= tiles + VW). Reads up to 2 * VW elements past the
+// last patch: img needs that slack.
+template <typename T, int VW, int FIRST, typename Seq>
+struct DeintMask;
+template <typename T, int VW, int FIRST, size_t... L>
+struct DeintMask<T, VW, FIRST, std::index_sequence<L...>> {
+  // Lane l takes element FIRST + 2l of the concatenated pair (clamped: past the pair the lane is
+  // not used).
+  static constexpr typename LaneIdx<T, VW>::type value = {
+      typename LaneIdx<T, VW>::elem(FIRST + 2 * L < 2 * VW ? FIRST + 2 * L : 2 * VW - 1)...};
+};
+
+template <typename T, int VW>
+TENSILE_AI void wino_input(T* __restrict V, int64_t xis, int64_t vs, const T* __restrict img, int64_t C, int64_t plane,
+                           int64_t Wp, int64_t th, int64_t tw) {
+  typedef typename Vec<T, VW>::type Vv;
+  typedef typename LaneIdx<T, VW>::type M;
+  constexpr M even = DeintMask<T, VW, 0, std::make_index_sequence<VW>>::value;
+  constexpr M odd = DeintMask<T, VW, 1, std::make_index_sequence<VW>>::value;
+  constexpr M even1 = DeintMask<T, VW, 2, std::make_index_sequence<VW>>::value;
+  constexpr M odd1 = DeintMask<T, VW, 3, std::make_index_sequence<VW>>::value;
+  for (int64_t c = 0; c < C; c++)
+    for (int64_t ty = 0; ty < th; ty++)
+      for (int64_t tx0 = 0; tx0 < tw; tx0 += VW - 1) {
+        const T* base = img + c * plane + 2 * ty * Wp + 2 * tx0;
+        Vv lo[4], hi[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+          vload(lo[i], base + i * Wp);
+          vload(hi[i], base + i * Wp + VW);
+        }
+        // B^T down the columns: rows d0 - d2, d1 + d2, d2 - d1, d1 - d3.
+        const Vv rl[4] = {lo[0] - lo[2], lo[1] + lo[2], lo[2] - lo[1], lo[1] - lo[3]};
+        const Vv rh[4] = {hi[0] - hi[2], hi[1] + hi[2], hi[2] - hi[1], hi[1] - hi[3]};
+        T* dst = V + c * vs + ty * tw + tx0;
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+          // ... and along each row, for every tile at once: columns 2tx .. 2tx + 3.
+          const Vv e = __builtin_shuffle(rl[i], rh[i], even), o = __builtin_shuffle(rl[i], rh[i], odd);
+          const Vv e1 = __builtin_shuffle(rl[i], rh[i], even1), o1 = __builtin_shuffle(rl[i], rh[i], odd1);
+          const Vv u[4] = {e - e1, o + e1, e1 - o, o - o1};
+#pragma GCC unroll 4
+          for (int j = 0; j < 4; j++) std::memcpy(dst + (4 * i + j) * xis, &u[j], sizeof(Vv));
+        }
+      }
+}
+
+// out[oc * ldo + (2ty + p) * OW + 2tx + q] = (A^T M A)[p][q] + bias[oc] for oc < Og, from the
+// products M[xi * mxi + t * ocpad + oc] (channel vectors). Half a vector of tiles at a time gives
+// VW output columns per row and channel vector, transposed in registers to rows of NCHW.
+template <typename T, int VW>
+TENSILE_AI void wino_output(T* __restrict out, int64_t ldo, int64_t OH, int64_t OW, const T* __restrict Mp,
+                            int64_t mxi, int64_t ocpad, int64_t Og, const T* bias, int64_t th, int64_t tw) {
+  typedef typename Vec<T, VW>::type Vv;
+  constexpr int HT = VW / 2 > 0 ? VW / 2 : 1;
+  for (int64_t v0 = 0; v0 < ocpad; v0 += VW) {
+    Vv bv = Vv{};
+    if (bias) vload(bv, bias + v0);
+    for (int64_t ty = 0; ty < th; ty++)
+      for (int64_t tx0 = 0; tx0 < tw; tx0 += HT) {
+        Vv y[2][VW];
+#pragma GCC unroll 16
+        for (int k = 0; k < HT; k++) {
+          if (tx0 + k >= tw) {
+            y[0][2 * k] = y[0][2 * k + 1] = y[1][2 * k] = y[1][2 * k + 1] = Vv{};
+            continue;
+          }
+          const T* m = Mp + (ty * tw + tx0 + k) * ocpad + v0;
+          Vv mv[16];
+#pragma GCC unroll 16
+          for (int x = 0; x < 16; x++) vload(mv[x], m + x * mxi);
+          // A^T along each row of the 4x4, then down the columns.
+          Vv sr[4], dr[4];
+#pragma GCC unroll 4
+          for (int i = 0; i < 4; i++) {
+            sr[i] = mv[4 * i] + mv[4 * i + 1] + mv[4 * i + 2];
+            dr[i] = mv[4 * i + 1] - mv[4 * i + 2] - mv[4 * i + 3];
+          }
+          y[0][2 * k] = sr[0] + sr[1] + sr[2] + bv;
+          y[0][2 * k + 1] = dr[0] + dr[1] + dr[2] + bv;
+          y[1][2 * k] = sr[1] - sr[2] - sr[3] + bv;
+          y[1][2 * k + 1] = dr[1] - dr[2] - dr[3] + bv;
+        }
+        const int64_t ow0 = 2 * tx0, cnt = std::min<int64_t>(VW, OW - ow0);
+#pragma GCC unroll 2
+        for (int p = 0; p < 2; p++) {
+          const int64_t oh = 2 * ty + p;
+          if (oh >= OH) break;
+          transpose_stages<T, VW, VW / 2>(y[p]);
+#pragma GCC unroll 16
+          for (int i = 0; i < VW; i++) {
+            if (v0 + i >= Og) break;
+            T lanes[VW];
+            std::memcpy(lanes, &y[p][i], sizeof(Vv));
+            copy_short(out + (v0 + i) * ldo + oh * OW + ow0, lanes, cnt);
+          }
+        }
+      }
+  }
+}
+
 // The compiled variants. Register budgets: AVX-512 has 32 vector registers, so 14 pixels x 2
 // vectors (28 accumulators) forward and 6 taps x 4 vectors (24) for the weight gradient; AVX2
 // and SSE2 have 16, so 6 x 2 (AVX2) and 4 x 2 (SSE2, which also needs a temporary per FMA).
@@ -438,56 +575,54 @@ struct DirectKernels {
   int rt = 0;    // taps per weight-gradient tile
   int wocb = 0;  // channel vectors per weight-gradient tile
   void (*tile[kMaxOCB + 1][kMaxR + 1])(const TileArgs<T>&) = {};
+  void (*tile_rows[kMaxOCB + 1][kMaxR + 1])(const TileArgs<T>&) = {};
   void (*wtile[kMaxWOCB + 1][kMaxRT + 1])(const WTileArgs<T>&) = {};
   void (*transpose)(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int64_t cols) = nullptr;
+  void (*wino_in)(T* V, int64_t xis, int64_t vs, const T* img, int64_t C, int64_t plane, int64_t Wp, int64_t th,
+                  int64_t tw) = nullptr;
+  void (*wino_out)(T* out, int64_t ldo, int64_t OH, int64_t OW, const T* M, int64_t mxi, int64_t ocpad, int64_t Og,
+                   const T* bias, int64_t th, int64_t tw) = nullptr;
 };
 
-struct IsaAvx512 {
-  template <typename T, int VW>
-  __attribute__((target("avx512f,avx2,fma"))) static void transpose(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int64_t cols) {
-    transpose_matrix<T, VW>(dst, ldd, src, lds, rows, cols);
-  }
-  template <typename T, int VW, int OCB, int R>
-  __attribute__((target("avx512f,avx2,fma"))) static void tile(const TileArgs<T>& a) {
-    direct_tile<T, VW, OCB, R>(a);
-  }
-  template <typename T, int VW, int OCB, int RT>
-  __attribute__((target("avx512f,avx2,fma"))) static void wtile(const WTileArgs<T>& a) {
-    wgrad_tile<T, VW, OCB, RT>(a);
-  }
-};
-struct IsaAvx2 {
-  template <typename T, int VW>
-  __attribute__((target("avx2,fma"))) static void transpose(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int64_t cols) {
-    transpose_matrix<T, VW>(dst, ldd, src, lds, rows, cols);
-  }
-  template <typename T, int VW, int OCB, int R>
-  __attribute__((target("avx2,fma"))) static void tile(const TileArgs<T>& a) {
-    direct_tile<T, VW, OCB, R>(a);
-  }
-  template <typename T, int VW, int OCB, int RT>
-  __attribute__((target("avx2,fma"))) static void wtile(const WTileArgs<T>& a) {
-    wgrad_tile<T, VW, OCB, RT>(a);
-  }
-};
-struct IsaBase {
-  template <typename T, int VW>
-  static void transpose(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int64_t cols) {
-    transpose_matrix<T, VW>(dst, ldd, src, lds, rows, cols);
-  }
-  template <typename T, int VW, int OCB, int R>
-  static void tile(const TileArgs<T>& a) {
-    direct_tile<T, VW, OCB, R>(a);
-  }
-  template <typename T, int VW, int OCB, int RT>
-  static void wtile(const WTileArgs<T>& a) {
-    wgrad_tile<T, VW, OCB, RT>(a);
-  }
-};
+// One struct per instruction set: the same templates compiled with its target attribute.
+#define TENSILE_CONV_ISA(NAME, ATTR)                                                                      \
+  struct NAME {                                                                                           \
+    template <typename T, int VW, int OCB, int R>                                                         \
+    ATTR static void tile(const TileArgs<T>& a) {                                                         \
+      direct_tile<T, VW, OCB, R, true>(a);                                                                \
+    }                                                                                                     \
+    template <typename T, int VW, int OCB, int R>                                                         \
+    ATTR static void tile_rows(const TileArgs<T>& a) {                                                    \
+      direct_tile<T, VW, OCB, R, false>(a);                                                               \
+    }                                                                                                     \
+    template <typename T, int VW, int OCB, int RT>                                                        \
+    ATTR static void wtile(const WTileArgs<T>& a) {                                                       \
+      wgrad_tile<T, VW, OCB, RT>(a);                                                                      \
+    }                                                                                                     \
+    template <typename T, int VW>                                                                         \
+    ATTR static void transpose(T* dst, int64_t ldd, const T* src, int64_t lds, int64_t rows, int64_t cols) { \
+      transpose_matrix<T, VW>(dst, ldd, src, lds, rows, cols);                                            \
+    }                                                                                                     \
+    template <typename T, int VW>                                                                         \
+    ATTR static void wino_in(T* V, int64_t xis, int64_t vs, const T* img, int64_t C, int64_t plane, int64_t Wp, \
+                             int64_t th, int64_t tw) {                                                    \
+      wino_input<T, VW>(V, xis, vs, img, C, plane, Wp, th, tw);                                           \
+    }                                                                                                     \
+    template <typename T, int VW>                                                                         \
+    ATTR static void wino_out(T* out, int64_t ldo, int64_t OH, int64_t OW, const T* M, int64_t mxi,        \
+                              int64_t ocpad, int64_t Og, const T* bias, int64_t th, int64_t tw) {         \
+      wino_output<T, VW>(out, ldo, OH, OW, M, mxi, ocpad, Og, bias, th, tw);                              \
+    }                                                                                                     \
+  };
+TENSILE_CONV_ISA(IsaAvx512, __attribute__((target("avx512f,avx2,fma"))))
+TENSILE_CONV_ISA(IsaAvx2, __attribute__((target("avx2,fma"))))
+TENSILE_CONV_ISA(IsaBase, )
+#undef TENSILE_CONV_ISA
 
 template <class Isa, typename T, int VW, int OCB, size_t... Rs>
 void fill_tiles(DirectKernels<T>& k, std::index_sequence<Rs...>) {
   ((k.tile[OCB][Rs + 1] = &Isa::template tile<T, VW, OCB, int(Rs) + 1>), ...);
+  ((k.tile_rows[OCB][Rs + 1] = &Isa::template tile_rows<T, VW, OCB, int(Rs) + 1>), ...);
 }
 template <class Isa, typename T, int VW, int OCB, size_t... Ts>
 void fill_wtiles(DirectKernels<T>& k, std::index_sequence<Ts...>) {
@@ -504,6 +639,8 @@ DirectKernels<T> make_kernels() {
   k.rt = RT;
   k.wocb = WOCB;
   k.transpose = &Isa::template transpose<T, VW>;
+  k.wino_in = &Isa::template wino_in<T, VW>;
+  k.wino_out = &Isa::template wino_out<T, VW>;
   fill_tiles<Isa, T, VW, 1>(k, std::make_index_sequence<RMAX>());
   fill_tiles<Isa, T, VW, 2>(k, std::make_index_sequence<RMAX>());
   fill_wtiles<Isa, T, VW, 1>(k, std::make_index_sequence<RT>());
@@ -516,10 +653,12 @@ DirectKernels<T> make_kernels() {
 struct DirectSet {
   DirectKernels<float> f32;
   DirectKernels<double> f64;
-  bool enabled;  // false: TENSILE_CONV_KERNEL=im2col forces the im2col path everywhere
+  bool enabled;   // false: TENSILE_CONV_KERNEL=im2col forces the im2col path everywhere
+  bool winograd;  // false: TENSILE_CONV_KERNEL=direct (or im2col) turns Winograd off
 };
 
 // Best variant for this CPU, capped like the GEMM's by TENSILE_GEMM_KERNEL=avx2|baseline.
+// TENSILE_CONV_KERNEL=direct|im2col narrows the choice of algorithm (tests, benchmarks).
 DirectSet pick_direct() {
   DirectSet s;
   __builtin_cpu_init();
@@ -541,8 +680,9 @@ DirectSet pick_direct() {
     s.f32 = make_kernels<IsaBase, float, 4, 4, 4, 2>();
     s.f64 = make_kernels<IsaBase, double, 2, 4, 4, 2>();
   }
-  const char* env = std::getenv("TENSILE_CONV_KERNEL");
-  s.enabled = !(env && std::string(env) == "im2col");
+  const std::string env = std::getenv("TENSILE_CONV_KERNEL") ? std::getenv("TENSILE_CONV_KERNEL") : "";
+  s.enabled = env != "im2col";
+  s.winograd = s.enabled && env != "direct";
   return s;
 }
 
@@ -571,20 +711,6 @@ constexpr int64_t kDirectParallelMacs = int64_t(1) << 18;
 
 // --- the source image as the kernels read it
 
-// Copies n elements as a few fixed-size chunks, the last one overlapping its neighbour: image
-// rows are a dozen or so elements, where a loop with a scalar tail costs more than the copy.
-template <typename T>
-inline void copy_short(T* __restrict d, const T* __restrict s, int64_t n) {
-  if (n >= 8) {
-    for (int64_t t = 0; t + 8 < n; t += 8) std::memcpy(d + t, s + t, 8 * sizeof(T));
-    std::memcpy(d + n - 8, s + n - 8, 8 * sizeof(T));
-  } else if (n >= 4) {
-    std::memcpy(d, s, 4 * sizeof(T));
-    std::memcpy(d + n - 4, s + n - 4, 4 * sizeof(T));
-  } else {
-    for (int64_t t = 0; t < n; t++) d[t] = s[t];
-  }
-}
 
 // One image of a (N, C, H, W) tensor seen through zero padding: padded pixel (i, j) is source
 // pixel (i - pt, j - pl), zero outside the source. pt or pl may be negative (rows or columns
@@ -596,13 +722,18 @@ struct PaddedSource {
   int64_t pt, pl, Hp, Wp;
   bool copy;
 
-  PaddedSource(const T* b, int64_t c, int64_t h, int64_t w, int64_t top, int64_t left, int64_t hp, int64_t wp)
+  int64_t slack = 0;  // zeros after the copy, for kernels that read past its last row
+
+  // always_copy: a copy even where the tensor could be read in place, with `tail` zeros after it.
+  PaddedSource(const T* b, int64_t c, int64_t h, int64_t w, int64_t top, int64_t left, int64_t hp, int64_t wp,
+               bool always_copy = false, int64_t tail = 0)
       : base(b), C(c), H(h), W(w), pt(top), pl(left), Hp(hp), Wp(wp) {
-    copy = !(pt == 0 && pl == 0 && Wp == W && Hp <= H);
+    copy = always_copy || !(pt == 0 && pl == 0 && Wp == W && Hp <= H);
     if (!copy) Hp = H;  // read in place: channel stride H * W
+    if (copy) slack = tail;
   }
   int64_t plane() const { return Hp * Wp; }
-  size_t scratchElems() const { return copy ? size_t(C * Hp * Wp) : 1; }
+  size_t scratchElems() const { return copy ? size_t(C * Hp * Wp + slack) : 1; }
 
   // Image n as the kernels read it: the tensor itself, or a padded copy written into buf. The
   // border of the copy is the same for every image, so it is zeroed only on a buffer's first
@@ -610,7 +741,7 @@ struct PaddedSource {
   const T* image(int64_t n, T* buf, bool& fresh) const {
     const T* src = base + n * C * H * W;
     if (!copy) return src;
-    if (fresh) std::fill(buf, buf + C * Hp * Wp, T(0));
+    if (fresh) std::fill(buf, buf + C * Hp * Wp + slack, T(0));
     fresh = false;
     const int64_t j0 = std::clamp<int64_t>(pl, 0, Wp), j1 = std::clamp<int64_t>(pl + W, j0, Wp);
     const int64_t i0 = std::clamp<int64_t>(pt, 0, Hp), i1 = std::clamp<int64_t>(pt + H, i0, Hp);
@@ -691,11 +822,116 @@ void run_direct(const DirectKernels<T>& ks, T* out, const PaddedSource<T>& src, 
   });
 }
 
+// Winograd F(2x2, 3x3) for 3x3, stride-1, undilated correlations: out (N, G * Og, Ho, Wo) from
+// src (padded so that 2x2 tile (ty, tx) reads padded rows and columns 2ty .. 2ty + 3) and the
+// weights wgt(g, o, c, kh, kw). Per image and group: transform the input into V (16, Cg, tiles),
+// multiply each of the 16 slices by the transformed weights into M (16, tiles, Opad) with the
+// direct tile (tiles as pixels), transform back and add the bias. Images are split over threads.
+// Rounding: the transforms add up to 4 x 4 inputs and halve the weights, so sums differ from
+// the direct path's by a few units in the last place (the tests hold both to the reference).
+template <typename T, typename F>
+void run_winograd(const DirectKernels<T>& ks, T* out, const PaddedSource<T>& src, int64_t N, int64_t G, int64_t Cg,
+                  int64_t Og, int64_t Ho, int64_t Wo, F wgt, const T* bias) {
+  const int vw = ks.vw;
+  const int64_t th = (Ho + 1) / 2, tw = (Wo + 1) / 2, tiles = th * tw;
+  const int64_t vs = tiles + vw, xis = Cg * vs;  // V rows carry vw lanes of slack
+  const int64_t nvec = (Og + vw - 1) / vw, Opad = nvec * vw, nblk = (nvec + ks.ocb - 1) / ks.ocb;
+  const int64_t plane = src.plane(), Wp = src.Wp;
+
+  // U[g][xi] = (G g G^T)[i][j] packed as the tile's weights (Cg, block lanes) per channel block.
+  ScratchBuffer<T> U(size_t(G * 16 * Cg * Opad));
+  {
+    ScratchBuffer<T> ut(size_t(G * Og * Cg * 16));
+    for (int64_t g = 0; g < G; g++)
+      for (int64_t o = 0; o < Og; o++)
+        for (int64_t c = 0; c < Cg; c++) {
+          T k[3][3], gk[4][3];
+          for (int a = 0; a < 3; a++)
+            for (int b = 0; b < 3; b++) k[a][b] = wgt(g, o, c, a, b);
+          for (int b = 0; b < 3; b++) {  // G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]
+            gk[0][b] = k[0][b];
+            gk[1][b] = T(0.5) * (k[0][b] + k[1][b] + k[2][b]);
+            gk[2][b] = T(0.5) * (k[0][b] - k[1][b] + k[2][b]);
+            gk[3][b] = k[2][b];
+          }
+          T* u = ut.get() + ((g * Og + o) * Cg + c) * 16;
+          for (int i = 0; i < 4; i++) {
+            u[4 * i] = gk[i][0];
+            u[4 * i + 1] = T(0.5) * (gk[i][0] + gk[i][1] + gk[i][2]);
+            u[4 * i + 2] = T(0.5) * (gk[i][0] - gk[i][1] + gk[i][2]);
+            u[4 * i + 3] = gk[i][2];
+          }
+        }
+    for (int64_t g = 0; g < G; g++)
+      for (int x = 0; x < 16; x++)
+        pack_blocks(U.get() + (g * 16 + x) * Cg * Opad, 1, Og, Cg, vw, ks.ocb,
+                    [&](int64_t, int64_t o, int64_t c) { return ut.get()[((g * Og + o) * Cg + c) * 16 + x]; });
+  }
+  ScratchBuffer<T> bp(bias ? size_t(G * Opad) : 1);
+  if (bias)
+    for (int64_t g = 0; g < G; g++)
+      for (int64_t o = 0; o < Opad; o++) bp.get()[g * Opad + o] = o < Og ? bias[g * Og + o] : T(0);
+  ScratchBuffer<int64_t> koff{size_t(Cg)};
+  for (int64_t c = 0; c < Cg; c++) koff.get()[c] = c * vs;
+  // Runs of tiles per product: as in run_direct, near-equal and at most rmax.
+  const int64_t nch = (tiles + ks.rmax - 1) / ks.rmax, R = (tiles + nch - 1) / nch, Rlast = tiles - (nch - 1) * R;
+
+  parallel_for(N, 1, [&](int64_t n0, int64_t n1) {
+    ScratchBuffer<T> buf(src.scratchElems());
+    ScratchBuffer<T> V(size_t(16 * xis));
+    ScratchBuffer<T> M(size_t(16 * tiles * Opad));
+    std::fill(V.get(), V.get() + 16 * xis, T(0));  // slack lanes: finite, never used
+    bool fresh = true;
+    TileArgs<T> a;
+    a.K = Cg;
+    a.koff = koff.get();
+    a.bias = nullptr;
+    a.ldo = Opad;
+    a.nvalid = Opad;
+    for (int64_t n = n0; n < n1; n++) {
+      const T* img = src.image(n, buf.get(), fresh);
+      for (int64_t g = 0; g < G; g++) {
+        ks.wino_in(V.get(), xis, vs, img + g * Cg * plane, Cg, plane, Wp, th, tw);
+        for (int x = 0; x < 16; x++)
+          for (int64_t blk = 0; blk < nblk; blk++) {
+            const int64_t v0 = blk * ks.ocb, nb = std::min<int64_t>(ks.ocb, nvec - v0);
+            a.w = U.get() + (g * 16 + x) * Cg * Opad + v0 * vw * Cg;
+            for (int64_t ch = 0; ch < nch; ch++) {
+              const int64_t t0 = ch * R;
+              a.x = V.get() + x * xis + t0;
+              a.out = M.get() + (x * tiles + t0) * Opad + v0 * vw;
+              ks.tile_rows[nb][ch == nch - 1 ? Rlast : R](a);
+            }
+          }
+        ks.wino_out(out + (n * G + g) * Og * Ho * Wo, Ho * Wo, Ho, Wo, M.get(), tiles * Opad, Opad, Og,
+                    bias ? bp.get() + g * Opad : nullptr, th, tw);
+      }
+    }
+  });
+}
+
+// Winograd pays where the 16 products are real matrix products (enough input channels to sum
+// over) and there are images to share between threads.
+inline bool winograd_fits(const Conv2dParams& p, int64_t sumChannels, int64_t outChannels, int vw) {
+  return direct_set().winograd && p.KH == 3 && p.KW == 3 && p.strideH == 1 && p.strideW == 1 && p.dilH == 1 &&
+         p.dilW == 1 && p.N >= 2 && sumChannels >= 16 && outChannels * 4 >= vw;
+}
+
 template <typename T>
 void forward_direct(const DirectKernels<T>& ks, T* out, const T* inp, const T* weight, const T* bias,
                     const Conv2dParams& p) {
   const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, K = Cg * p.KH * p.KW;
   const int vw = ks.vw;
+  if (winograd_fits(p, Cg, OCg, vw)) {
+    // Tiles cover ceil(OH / 2) x ceil(OW / 2) outputs: 2 * tiles + 2 padded rows and columns.
+    const PaddedSource<T> src(inp, p.C, p.H, p.W, p.padH, p.padW, (p.OH + 1) / 2 * 2 + 2, (p.OW + 1) / 2 * 2 + 2, true,
+                              2 * vw);
+    return run_winograd(ks, out, src, p.N, G, Cg, OCg, p.OH, p.OW,
+                        [&](int64_t g, int64_t o, int64_t c, int kh, int kw) {
+                          return weight[(((g * OCg + o) * Cg + c) * 3 + kh) * 3 + kw];
+                        },
+                        bias);
+  }
   const int64_t Opad = (OCg + vw - 1) / vw * vw;
   ScratchBuffer<T> wp(size_t(G * K * Opad));
   pack_blocks(wp.get(), G, OCg, K, vw, ks.ocb, [&](int64_t g, int64_t o, int64_t k) { return weight[(g * OCg + o) * K + k]; });
@@ -718,6 +954,16 @@ void backward_input_direct(const DirectKernels<T>& ks, T* dinp, const T* dout, c
                            const Conv2dParams& p) {
   const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, KK = p.KH * p.KW, K = OCg * KK;
   const int vw = ks.vw;
+  if (winograd_fits(p, OCg, Cg, vw)) {
+    // dout padded by 2 - pad; taps flipped, channels transposed.
+    const PaddedSource<T> src(dout, p.OC, p.OH, p.OW, 2 - p.padH, 2 - p.padW, (p.H + 1) / 2 * 2 + 2,
+                              (p.W + 1) / 2 * 2 + 2, true, 2 * vw);
+    return run_winograd(ks, dinp, src, p.N, G, OCg, Cg, p.H, p.W,
+                        [&](int64_t g, int64_t c, int64_t oc, int kh, int kw) {
+                          return weight[(((g * OCg + oc) * Cg + c) * 3 + 2 - kh) * 3 + 2 - kw];
+                        },
+                        (const T*)nullptr);
+  }
   const int64_t Cpad = (Cg + vw - 1) / vw * vw;
   ScratchBuffer<T> wp(size_t(G * K * Cpad));
   pack_blocks(wp.get(), G, Cg, K, vw, ks.ocb, [&](int64_t g, int64_t c, int64_t k) {
