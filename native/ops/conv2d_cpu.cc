@@ -2,7 +2,8 @@
 // - direct (the fast path): channel-vector tiles over a zero-padded copy of each image, described
 //   at "Direct path" below; used for unit column strides and channel counts that fill vectors.
 //   For 3x3 stride-1 layers with 16 or more channels to sum over, Winograd F(2x2, 3x3) on top of
-//   the same tiles (2.25x fewer multiplies); TENSILE_CONV_KERNEL=direct turns it off.
+//   the same tiles (2.25x fewer multiplies), for the weight gradient too; TENSILE_CONV_KERNEL=direct
+//   turns it off.
 // - im2col + GEMM, per image and group, parallel over images (the GEMM then runs inline on each
 //   thread; with one image it spreads over the threads itself): everything else, and the
 //   reference the direct path is tested against (TENSILE_CONV_KERNEL=im2col forces it). The
@@ -562,6 +563,37 @@ TENSILE_AI void wino_output(T* __restrict out, int64_t ldo, int64_t OH, int64_t 
   }
 }
 
+// Yt[xi * yxi + t * ocpad + oc] = (A dy A^T)[i][j] for every tile t of one image, dy the tile's
+// 2x2 output gradient (zero past OH, OW) read from gt (OH * OW pixels, ocpad channels): the
+// adjoint of the output transform, for the weight gradient. Vectors along channels.
+template <typename T, int VW>
+TENSILE_AI void wino_dout(T* __restrict Yt, int64_t yxi, const T* __restrict gt, int64_t ocpad, int64_t OH,
+                          int64_t OW, int64_t th, int64_t tw) {
+  typedef typename Vec<T, VW>::type Vv;
+  for (int64_t ty = 0; ty < th; ty++)
+    for (int64_t tx = 0; tx < tw; tx++) {
+      const int64_t oh = 2 * ty, ow = 2 * tx;
+      const bool down = oh + 1 < OH, right = ow + 1 < OW;
+      T* dst = Yt + (ty * tw + tx) * ocpad;
+      for (int64_t v0 = 0; v0 < ocpad; v0 += VW) {
+        const T* g = gt + (oh * OW + ow) * ocpad + v0;
+        Vv a, b = Vv{}, c = Vv{}, d = Vv{};  // dy = [a b; c d]
+        vload(a, g);
+        if (right) vload(b, g + ocpad);
+        if (down) vload(c, g + OW * ocpad);
+        if (down && right) vload(d, g + (OW + 1) * ocpad);
+        // A dy with A = [1 0; 1 1; 1 -1; 0 -1], then times A^T along the rows.
+        const Vv z[4][2] = {{a, b}, {a + c, b + d}, {a - c, b - d}, {-c, -d}};
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+          const Vv u[4] = {z[i][0], z[i][0] + z[i][1], z[i][0] - z[i][1], -z[i][1]};
+#pragma GCC unroll 4
+          for (int j = 0; j < 4; j++) std::memcpy(dst + (4 * i + j) * yxi + v0, &u[j], sizeof(Vv));
+        }
+      }
+    }
+}
+
 // The compiled variants. Register budgets: AVX-512 has 32 vector registers, so 14 pixels x 2
 // vectors (28 accumulators) forward and 6 taps x 4 vectors (24) for the weight gradient; AVX2
 // and SSE2 have 16, so 6 x 2 (AVX2) and 4 x 2 (SSE2, which also needs a temporary per FMA).
@@ -582,6 +614,8 @@ struct DirectKernels {
                   int64_t tw) = nullptr;
   void (*wino_out)(T* out, int64_t ldo, int64_t OH, int64_t OW, const T* M, int64_t mxi, int64_t ocpad, int64_t Og,
                    const T* bias, int64_t th, int64_t tw) = nullptr;
+  void (*wino_dy)(T* Yt, int64_t yxi, const T* gt, int64_t ocpad, int64_t OH, int64_t OW, int64_t th,
+                  int64_t tw) = nullptr;
 };
 
 // One struct per instruction set: the same templates compiled with its target attribute.
@@ -607,6 +641,11 @@ struct DirectKernels {
     ATTR static void wino_in(T* V, int64_t xis, int64_t vs, const T* img, int64_t C, int64_t plane, int64_t Wp, \
                              int64_t th, int64_t tw) {                                                    \
       wino_input<T, VW>(V, xis, vs, img, C, plane, Wp, th, tw);                                           \
+    }                                                                                                     \
+    template <typename T, int VW>                                                                         \
+    ATTR static void wino_dy(T* Yt, int64_t yxi, const T* gt, int64_t ocpad, int64_t OH, int64_t OW, int64_t th, \
+                             int64_t tw) {                                                                \
+      wino_dout<T, VW>(Yt, yxi, gt, ocpad, OH, OW, th, tw);                                               \
     }                                                                                                     \
     template <typename T, int VW>                                                                         \
     ATTR static void wino_out(T* out, int64_t ldo, int64_t OH, int64_t OW, const T* M, int64_t mxi,        \
@@ -641,6 +680,7 @@ DirectKernels<T> make_kernels() {
   k.transpose = &Isa::template transpose<T, VW>;
   k.wino_in = &Isa::template wino_in<T, VW>;
   k.wino_out = &Isa::template wino_out<T, VW>;
+  k.wino_dy = &Isa::template wino_dy<T, VW>;
   fill_tiles<Isa, T, VW, 1>(k, std::make_index_sequence<RMAX>());
   fill_tiles<Isa, T, VW, 2>(k, std::make_index_sequence<RMAX>());
   fill_wtiles<Isa, T, VW, 1>(k, std::make_index_sequence<RT>());
@@ -975,6 +1015,91 @@ void backward_input_direct(const DirectKernels<T>& ks, T* dinp, const T* dout, c
   run_direct(ks, dinp, src, p.N, G, OCg, Cg, p.H, p.W, 1, p.KH, p.KW, p.dilH, p.dilW, wp.get(), (const T*)nullptr);
 }
 
+// Weight gradient of a 3x3, stride-1, undilated layer by the same transforms: the forward tile
+// is A^T [(G w G^T) . V] A, so dw = G^T dU G with dU[xi][c][oc] = the sum over images and tiles
+// of V[xi][c][t] * (A dy A^T)[xi][t][oc], 16 sums over tiles that the weight-gradient tile
+// computes (taps = input channels, pixels = tiles). Images split over threads as in
+// backward_weight_direct (one partial sum per chunk, added in chunk order).
+template <typename T>
+void backward_weight_winograd(const DirectKernels<T>& ks, T* dweight, const T* dout, const T* inp,
+                              const Conv2dParams& p) {
+  const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, P = p.OH * p.OW;
+  const int vw = ks.vw;
+  const int64_t th = (p.OH + 1) / 2, tw = (p.OW + 1) / 2, tiles = th * tw;
+  const int64_t vs = tiles + vw, xis = Cg * vs;
+  const int64_t nvec = (OCg + vw - 1) / vw, Opad = nvec * vw, nblk = (nvec + ks.wocb - 1) / ks.wocb;
+  const int64_t nct = (Cg + ks.rt - 1) / ks.rt, CT = (Cg + nct - 1) / nct;  // near-equal channel runs
+  const int64_t accElems = G * 16 * Cg * Opad;
+  const PaddedSource<T> src(inp, p.C, p.H, p.W, p.padH, p.padW, 2 * th + 2, 2 * tw + 2, true, 2 * vw);
+  const int64_t plane = src.plane(), Wp = src.Wp;
+  ScratchBuffer<int64_t> toff{size_t(Cg)};
+  for (int64_t c = 0; c < Cg; c++) toff.get()[c] = c * vs;
+
+  const int64_t nthreads = int64_t(p.N) * p.OC * P * Cg * 9 < kDirectParallelMacs ? 1 : get_num_threads();
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(nthreads, p.N));
+  ScratchBuffer<T> acc(size_t(chunks * accElems));
+  std::fill(acc.get(), acc.get() + chunks * accElems, T(0));
+  parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+    ScratchBuffer<T> buf(src.scratchElems());
+    ScratchBuffer<T> V(size_t(16 * xis));
+    ScratchBuffer<T> gt(size_t(P * Opad));
+    ScratchBuffer<T> Yt(size_t(16 * tiles * Opad));
+    std::fill(V.get(), V.get() + 16 * xis, T(0));
+    std::fill(gt.get(), gt.get() + P * Opad, T(0));  // padding lanes stay zero
+    bool fresh = true;
+    WTileArgs<T> a;
+    a.gld = Opad;
+    a.OH = 1;
+    a.OW = tiles;
+    a.xrow = 0;
+    a.ald = Opad;
+    for (int64_t chunk = c0; chunk < c1; chunk++)
+      for (int64_t n = p.N * chunk / chunks; n < p.N * (chunk + 1) / chunks; n++) {
+        const T* img = src.image(n, buf.get(), fresh);
+        for (int64_t g = 0; g < G; g++) {
+          ks.wino_in(V.get(), xis, vs, img + g * Cg * plane, Cg, plane, Wp, th, tw);
+          ks.transpose(gt.get(), Opad, dout + (n * p.OC + g * OCg) * P, P, OCg, P);
+          ks.wino_dy(Yt.get(), tiles * Opad, gt.get(), Opad, p.OH, p.OW, th, tw);
+          T* accg = acc.get() + chunk * accElems + g * 16 * Cg * Opad;
+          for (int x = 0; x < 16; x++)
+            for (int64_t blk = 0; blk < nblk; blk++) {
+              const int64_t v0 = blk * ks.wocb, nb = std::min<int64_t>(ks.wocb, nvec - v0);
+              a.g = Yt.get() + x * tiles * Opad + v0 * vw;
+              for (int64_t cs = 0; cs < Cg; cs += CT) {
+                const int64_t rt = std::min<int64_t>(CT, Cg - cs);
+                a.x = V.get() + x * xis;
+                a.toff = toff.get() + cs;
+                a.acc = accg + (x * Cg + cs) * Opad + v0 * vw;
+                ks.wtile[nb][rt](a);
+              }
+            }
+        }
+      }
+  });
+  for (int64_t c = 1; c < chunks; c++) {
+    const T* s = acc.get() + c * accElems;
+    for (int64_t i = 0; i < accElems; i++) acc.get()[i] += s[i];
+  }
+  // dw = G^T dU G, G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1].
+  for (int64_t g = 0; g < G; g++)
+    for (int64_t o = 0; o < OCg; o++)
+      for (int64_t c = 0; c < Cg; c++) {
+        T u[4][4], r[3][4];
+        for (int x = 0; x < 16; x++) u[x / 4][x % 4] = acc.get()[((g * 16 + x) * Cg + c) * Opad + o];
+        for (int j = 0; j < 4; j++) {
+          r[0][j] = u[0][j] + T(0.5) * (u[1][j] + u[2][j]);
+          r[1][j] = T(0.5) * (u[1][j] - u[2][j]);
+          r[2][j] = T(0.5) * (u[1][j] + u[2][j]) + u[3][j];
+        }
+        T* dw = dweight + ((g * OCg + o) * Cg + c) * 9;
+        for (int i = 0; i < 3; i++) {
+          dw[3 * i] = r[i][0] + T(0.5) * (r[i][1] + r[i][2]);
+          dw[3 * i + 1] = T(0.5) * (r[i][1] - r[i][2]);
+          dw[3 * i + 2] = T(0.5) * (r[i][1] + r[i][2]) + r[i][3];
+        }
+      }
+}
+
 // dweight[g * OCg + oc, k] = sum over images and pixels of dout * the input at tap k. Each image
 // is padded as in the forward pass and its output gradient transposed to (pixel, channel); the
 // tiles then sum into acc (G, K, Opad). Images are split over threads (one partial sum per chunk,
@@ -985,6 +1110,7 @@ void backward_weight_direct(const DirectKernels<T>& ks, T* dweight, const T* dou
                             const Conv2dParams& p) {
   const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, K = Cg * p.KH * p.KW, P = p.OH * p.OW;
   const int vw = ks.vw;
+  if (winograd_fits(p, Cg, OCg, vw)) return backward_weight_winograd(ks, dweight, dout, inp, p);
   const int64_t nvec = (OCg + vw - 1) / vw, Opad = nvec * vw, nblk = (nvec + ks.wocb - 1) / ks.wocb;
   const int64_t ntt = (K + ks.rt - 1) / ks.rt, perImage = G * nblk * ntt, accElems = G * K * Opad;
   const PaddedSource<T> src(inp, p.C, p.H, p.W, p.padH, p.padW, (p.OH - 1) * p.strideH + (p.KH - 1) * p.dilH + 1,
