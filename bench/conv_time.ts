@@ -61,17 +61,20 @@ function main(): void {
       const w = tn.randn(c.w).mul(0.1).detach().requiresGrad_();
       const b = tn.randn([c.w[0]]).detach().requiresGrad_();
       const opts = { padding: c.padding };
+      // tidy frees each call's tensors at once, as a training step frees its activations: the
+      // caching allocator then hands the same blocks back instead of fresh pages.
       const fwd = () => {
-        tn.noGrad(() => tn.F.conv2d(x, w, b, opts));
+        tn.tidy(() => tn.noGrad(() => tn.F.conv2d(x, w, b, opts)));
       };
-      let ones: tn.Tensor | null = null;
+      const ones = tn.onesLike(tn.noGrad(() => tn.F.conv2d(x, w, b, opts)));
       const fwdbwd = () => {
-        xg.grad = null;
-        w.grad = null;
-        b.grad = null;
-        const y = tn.F.conv2d(xg, w, b, opts);
-        if (!ones) ones = tn.onesLike(y);
-        y.backward(ones);
+        for (const t of [xg, w, b]) {
+          t.grad?.dispose();
+          t.grad = null;
+        }
+        tn.tidy(() => {
+          tn.F.conv2d(xg, w, b, opts).backward(ones);
+        });
       };
       const f = timeIt(fwd);
       const b2 = timeIt(fwdbwd);

@@ -1,7 +1,7 @@
 // conv2d on the CPU. Paths, chosen per call:
 // - direct (the fast path): channel-vector tiles over a zero-padded copy of each image, described
 //   at "Direct path" below; used for unit column strides and channel counts that fill vectors.
-//   For 3x3 stride-1 layers with 16 or more channels to sum over, Winograd F(2x2, 3x3) on top of
+//   For 3x3 stride-1 layers with 32 or more channels to sum over, Winograd F(2x2, 3x3) on top of
 //   the same tiles (2.25x fewer multiplies), for the weight gradient too; TENSILE_CONV_KERNEL=direct
 //   turns it off.
 // - im2col + GEMM, per image and group, parallel over images (the GEMM then runs inline on each
@@ -950,11 +950,14 @@ void run_winograd(const DirectKernels<T>& ks, T* out, const PaddedSource<T>& src
   });
 }
 
-// Winograd pays where the 16 products are real matrix products (enough input channels to sum
-// over) and there are images to share between threads.
-inline bool winograd_fits(const Conv2dParams& p, int64_t sumChannels, int64_t outChannels, int vw) {
+// Winograd pays where the 16 products are real matrix products, long next to the transforms,
+// whose cost grows with channels in and out rather than with their product: at 20 channels
+// summed into 10 (the classic model's second layer) the transforms cost as much as the products
+// save. And there must be images to share between threads.
+constexpr int64_t kWinogradMinSum = 32, kWinogradMinOut = 16;
+inline bool winograd_fits(const Conv2dParams& p, int64_t sumChannels, int64_t outChannels) {
   return direct_set().winograd && p.KH == 3 && p.KW == 3 && p.strideH == 1 && p.strideW == 1 && p.dilH == 1 &&
-         p.dilW == 1 && p.N >= 2 && sumChannels >= 16 && outChannels * 4 >= vw;
+         p.dilW == 1 && p.N >= 2 && sumChannels >= kWinogradMinSum && outChannels >= kWinogradMinOut;
 }
 
 template <typename T>
@@ -962,7 +965,7 @@ void forward_direct(const DirectKernels<T>& ks, T* out, const T* inp, const T* w
                     const Conv2dParams& p) {
   const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, K = Cg * p.KH * p.KW;
   const int vw = ks.vw;
-  if (winograd_fits(p, Cg, OCg, vw)) {
+  if (winograd_fits(p, Cg, OCg)) {
     // Tiles cover ceil(OH / 2) x ceil(OW / 2) outputs: 2 * tiles + 2 padded rows and columns.
     const PaddedSource<T> src(inp, p.C, p.H, p.W, p.padH, p.padW, (p.OH + 1) / 2 * 2 + 2, (p.OW + 1) / 2 * 2 + 2, true,
                               2 * vw);
@@ -994,7 +997,7 @@ void backward_input_direct(const DirectKernels<T>& ks, T* dinp, const T* dout, c
                            const Conv2dParams& p) {
   const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, KK = p.KH * p.KW, K = OCg * KK;
   const int vw = ks.vw;
-  if (winograd_fits(p, OCg, Cg, vw)) {
+  if (winograd_fits(p, OCg, Cg)) {
     // dout padded by 2 - pad; taps flipped, channels transposed.
     const PaddedSource<T> src(dout, p.OC, p.OH, p.OW, 2 - p.padH, 2 - p.padW, (p.H + 1) / 2 * 2 + 2,
                               (p.W + 1) / 2 * 2 + 2, true, 2 * vw);
@@ -1110,7 +1113,7 @@ void backward_weight_direct(const DirectKernels<T>& ks, T* dweight, const T* dou
                             const Conv2dParams& p) {
   const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, K = Cg * p.KH * p.KW, P = p.OH * p.OW;
   const int vw = ks.vw;
-  if (winograd_fits(p, Cg, OCg, vw)) return backward_weight_winograd(ks, dweight, dout, inp, p);
+  if (winograd_fits(p, Cg, OCg)) return backward_weight_winograd(ks, dweight, dout, inp, p);
   const int64_t nvec = (OCg + vw - 1) / vw, Opad = nvec * vw, nblk = (nvec + ks.wocb - 1) / ks.wocb;
   const int64_t ntt = (K + ks.rt - 1) / ks.rt, perImage = G * nblk * ntt, accElems = G * K * Opad;
   const PaddedSource<T> src(inp, p.C, p.H, p.W, p.padH, p.padW, (p.OH - 1) * p.strideH + (p.KH - 1) * p.dilH + 1,

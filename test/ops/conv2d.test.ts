@@ -102,13 +102,13 @@ const edgeCases: Case[] = [
   { name: 'the standard model conv1 (1 -> 32, 28x28)', x: [4, 1, 28, 28], w: [32, 1, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
   { name: 'the standard model conv2 (32 -> 64, 14x14)', x: [4, 32, 14, 14], w: [64, 32, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
   { name: 'the classic model convs (1 -> 10, 10 -> 20, no padding)', x: [6, 10, 13, 13], w: [20, 10, 3, 3], bias: true, opts: {}, ref: {} },
-  // Winograd F(2x2, 3x3): 3x3, stride 1, >= 16 channels summed, >= 2 images.
-  { name: 'Winograd: odd output 13x11, no padding, no bias', x: [3, 16, 15, 13], w: [24, 16, 3, 3], bias: false, opts: {}, ref: {} },
-  { name: 'Winograd: padding 2 (output larger than the input)', x: [2, 16, 6, 7], w: [16, 16, 3, 3], bias: true, opts: { padding: 2 }, ref: { padding: [2, 2] } },
-  { name: 'Winograd: padding [3, 1] (input gradient crops rows)', x: [2, 16, 5, 6], w: [17, 16, 3, 3], bias: true, opts: { padding: [3, 1] }, ref: { padding: [3, 1] } },
-  { name: 'Winograd: groups 2 of 16 -> 16 channels', x: [2, 32, 8, 9], w: [32, 16, 3, 3], bias: true, opts: { groups: 2, padding: 1 }, ref: { groups: 2, padding: [1, 1] } },
-  { name: 'Winograd: one partial tile (1x1 output)', x: [2, 16, 3, 3], w: [16, 16, 3, 3], bias: true, opts: {}, ref: {} },
-  { name: 'Winograd: 40 wide (tile rows longer than a vector)', x: [2, 16, 5, 40], w: [20, 16, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
+  // Winograd F(2x2, 3x3): 3x3, stride 1, >= 32 channels summed into >= 16, >= 2 images.
+  { name: 'Winograd: odd output 13x11, no padding, no bias', x: [3, 32, 15, 13], w: [32, 32, 3, 3], bias: false, opts: {}, ref: {} },
+  { name: 'Winograd: padding 2 (output larger than the input)', x: [2, 32, 6, 7], w: [32, 32, 3, 3], bias: true, opts: { padding: 2 }, ref: { padding: [2, 2] } },
+  { name: 'Winograd: padding [3, 1] (input gradient crops rows)', x: [2, 33, 5, 6], w: [40, 33, 3, 3], bias: true, opts: { padding: [3, 1] }, ref: { padding: [3, 1] } },
+  { name: 'Winograd: groups 2 of 32 -> 32 channels', x: [2, 64, 8, 9], w: [64, 32, 3, 3], bias: true, opts: { groups: 2, padding: 1 }, ref: { groups: 2, padding: [1, 1] } },
+  { name: 'Winograd: one partial tile (1x1 output)', x: [2, 32, 3, 3], w: [32, 32, 3, 3], bias: true, opts: {}, ref: {} },
+  { name: 'Winograd: 40 wide (tile rows longer than a vector)', x: [2, 32, 5, 40], w: [36, 32, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
 ];
 
 describe('conv2d kernels (float32) against the direct 7-loop reference', () => {
@@ -155,8 +155,8 @@ describe('conv2d kernel variants', () => {
     { x: [1, 5, 8, 7], w: [7, 5, 1, 3], geo: { stride: [2, 1], padding: [0, 1], dilation: [1, 1], groups: 1 }, dt: 0 },
     { x: [2, 4, 6, 9], w: [6, 4, 3, 3], geo: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 }, dt: 1 },
     // Winograd forward and input gradient, float32 and float64
-    { x: [2, 16, 9, 7], w: [16, 16, 3, 3], geo: { stride: [1, 1], padding: [1, 0], dilation: [1, 1], groups: 1 }, dt: 0 },
-    { x: [3, 16, 6, 5], w: [20, 16, 3, 3], geo: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 }, dt: 1 },
+    { x: [2, 32, 9, 7], w: [32, 32, 3, 3], geo: { stride: [1, 1], padding: [1, 0], dilation: [1, 1], groups: 1 }, dt: 0 },
+    { x: [3, 32, 6, 5], w: [34, 32, 3, 3], geo: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 }, dt: 1 },
   ];
   const script = `
     const path = require('path');
