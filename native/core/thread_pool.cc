@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
@@ -41,6 +42,36 @@ int default_num_threads() {
   return std::max(1, std::min(allowed, physical));
 }
 
+// Waiting: a worker that has just finished a job spins for a short while before it sleeps on the
+// condition variable, and so does the caller waiting for the workers' chunks. A training step of
+// a small model runs a parallel kernel every few tens of microseconds, while waking a sleeping
+// thread costs about as much (futex wake-up and scheduling, more under a hypervisor), which used
+// to eat the gain of the second thread. The spin is bounded so that an idle process sleeps.
+constexpr auto kWorkerSpin = std::chrono::microseconds(100);
+constexpr auto kCallerSpin = std::chrono::microseconds(100);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Polls done() until it holds or `limit` has passed; true when done() was seen. Between polls the
+// thread yields its CPU, so that on a machine with more runnable threads than cores the spinning
+// thread does not hold a core that the thread it waits for (or the JS thread) needs.
+template <typename Done>
+bool spin_until(Done done, std::chrono::microseconds limit) {
+  auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    for (int i = 0; i < 16; i++) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() - start > limit) return done();
+    sched_yield();
+  }
+}
+
 class Pool {
  public:
   Pool() : num_threads_(default_num_threads()) { resize(num_threads_); }
@@ -55,25 +86,32 @@ class Pool {
     resize(n);
   }
 
-  void run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  void run(int64_t n, int64_t grain, void (*fn)(void*, int64_t, int64_t), void* ctx) {
     if (n <= 0) return;
     int64_t chunks = std::min<int64_t>(num_threads_, (n + grain - 1) / std::max<int64_t>(grain, 1));
-    if (chunks <= 1 || t_in_pool_task) return fn(0, n);
+    if (chunks <= 1 || t_in_pool_task) return fn(ctx, 0, n);
     std::unique_lock<std::mutex> run(run_mu_, std::try_to_lock);
-    if (!run.owns_lock()) return fn(0, n);
-    chunks = std::min<int64_t>(chunks, int64_t(workers_.size()) + 1);
+    if (!run.owns_lock()) return fn(ctx, 0, n);
+    const int workers = int(workers_.size());
+    chunks = std::min<int64_t>(chunks, int64_t(workers) + 1);
+    if (chunks <= 1) return fn(ctx, 0, n);
+    fn_ = fn;
+    ctx_ = ctx;
+    n_ = n;
+    chunks_ = chunks;
+    // Every worker acknowledges every job, even one with no chunk for it, so that no worker can
+    // still be reading this job's fields when the next job overwrites them.
+    pending_.store(workers, std::memory_order_relaxed);
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      fn_ = &fn;
-      n_ = n;
-      chunks_ = chunks;
-      pending_ = int(chunks - 1);
-      generation_++;
+      std::lock_guard<std::mutex> lock(mu_);  // a worker about to sleep cannot miss the bump
+      generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
     run_chunk(0);
-    std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, [&] { return pending_ == 0; });
+    if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; }, kCallerSpin)) {
+      std::unique_lock<std::mutex> lock(mu_);
+      done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
     fn_ = nullptr;
     if (error_) {
       std::exception_ptr e = error_;
@@ -88,7 +126,7 @@ class Pool {
     bool was = t_in_pool_task;
     t_in_pool_task = true;
     try {
-      if (begin < end) (*fn_)(begin, end);
+      if (begin < end) fn_(ctx_, begin, end);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mu_);
       if (!error_) error_ = std::current_exception();
@@ -100,29 +138,31 @@ class Pool {
   // set_num_threads does not mistake the last finished job for a new one.
   void worker(int index, uint64_t seen) {
     for (;;) {
-      {
+      auto fresh = [&] { return stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_acquire) != seen; };
+      if (!spin_until(fresh, kWorkerSpin)) {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-        if (stop_) return;
-        seen = generation_;
-        if (index + 1 >= chunks_) continue;
+        cv_.wait(lock, fresh);
       }
-      run_chunk(index + 1);
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (stop_.load(std::memory_order_relaxed)) return;
+      seen = generation_.load(std::memory_order_acquire);
+      if (index + 1 < chunks_) run_chunk(index + 1);
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mu_);  // the caller may be between its check and its wait
+        done_cv_.notify_one();
+      }
     }
   }
 
   void resize(int n) {
-    stop_ = false;
-    uint64_t gen = generation_;
+    stop_.store(false);
+    uint64_t gen = generation_.load();
     for (int i = 0; i + 1 < n; i++) workers_.emplace_back([this, i, gen] { worker(i, gen); });
   }
 
   void stop_workers() {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
+      stop_.store(true);
     }
     cv_.notify_all();
     for (auto& t : workers_) t.join();
@@ -134,11 +174,14 @@ class Pool {
   std::mutex run_mu_;  // one parallel region at a time
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  // The job: written by the caller before it bumps generation_ (release), read by the workers
+  // after they see the bump (acquire).
+  void (*fn_)(void*, int64_t, int64_t) = nullptr;
+  void* ctx_ = nullptr;
   int64_t n_ = 0, chunks_ = 0;
-  int pending_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stop_{false};
   std::exception_ptr error_;
 };
 
@@ -149,9 +192,7 @@ Pool& pool() {
 
 }  // namespace
 
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
-  pool().run(n, grain, fn);
-}
+void parallel_for_impl(int64_t n, int64_t grain, void (*fn)(void*, int64_t, int64_t), void* ctx) { pool().run(n, grain, fn, ctx); }
 
 int get_num_threads() { return pool().num_threads(); }
 
