@@ -4,13 +4,21 @@
 // No graph logic lives in C++.
 import { AutogradError, fmtShape } from './errors';
 import type { Storage, Tensor } from './tensor';
-import { keep } from './tensor';
+import { keep, tensorCount } from './tensor';
 
 export type BackwardFn = (grad: Tensor) => (Tensor | null | undefined)[];
 
 export class Node {
   /** Set to null once run (unless retainGraph): this drops the saved tensors the closure holds. */
   backwardFn: BackwardFn | null;
+  /**
+   * Tensors that nothing outside the graph can reach and that nothing needs once this node has
+   * run: an op's private buffers (max-pool indices, ...) and, from nn.Sequential, its
+   * intermediate outputs (this node being their producer, it runs after all their consumers).
+   * backward disposes them when it releases the node, so that their memory goes back to the
+   * caching allocator at once, still warm in cache, instead of at the next garbage collection.
+   */
+  disposables: Tensor[] | null = null;
   /** The inputs' storage versions when the op ran: an in-place write since makes them stale. */
   readonly versions: number[];
   constructor(
@@ -61,11 +69,23 @@ export function needsGrad(...inputs: (Tensor | null | undefined)[]): boolean {
  * Attaches a node to `out` when any input requires grad. `backward` receives the gradient of
  * `out` and returns one gradient (or null) per input, each of that input's shape.
  */
-export function record(name: string, out: Tensor, inputs: (Tensor | null | undefined)[], backward: BackwardFn): Tensor {
+export function record(name: string, out: Tensor, inputs: (Tensor | null | undefined)[], backward: BackwardFn, privates?: Tensor[]): Tensor {
   if (!needsGrad(...inputs)) return out;
   out.requiresGrad = true;
   out.gradFn = new Node(name, inputs.map((t) => t ?? null), backward);
+  if (privates) out.gradFn.disposables = privates;
   return out;
+}
+
+/**
+ * Hands t to its producing node for disposal when that node is released by backward (see
+ * Node.disposables). Only for tensors no caller can still reach: nn.Sequential's intermediates.
+ */
+export function disposeWithProducer(t: Tensor): void {
+  const node = t.gradFn;
+  if (!node) return;
+  if (node.disposables) node.disposables.push(t);
+  else node.disposables = [t];
 }
 
 function topoOrder(root: Node): Node[] {
@@ -114,6 +134,7 @@ export function runBackward(root: Tensor, grad: Tensor | undefined, retainGraph:
   if (!root.requiresGrad) {
     throw new AutogradError('backward: tensor does not require grad and has no grad_fn');
   }
+  const firstSerial = tensorCount();
   if (!grad) {
     if (root.numel() !== 1) {
       throw new AutogradError(`backward: grad can be implicitly created only for scalar outputs, but the output has shape ${fmtShape(root.shape)}; pass a gradient of that shape`);
@@ -130,10 +151,25 @@ export function runBackward(root: Tensor, grad: Tensor | undefined, retainGraph:
     }
     const grads = new Map<Node, Tensor>();
     grads.set(root.gradFn, grad!);
+    // Gradients made during this pass are disposed as soon as nothing pending holds them, so
+    // that their memory is reused by the next op while still in cache (the garbage collector
+    // would free it many steps later). `held` counts the entries of `grads` that hold each
+    // tensor; a tensor made before the pass (the caller's gradient, anything an op returns
+    // unchanged) is never disposed. Leaf gradients are separate tensors (detach/clone/add).
+    const held = new Map<Tensor, number>([[grad!, 1]]);
+    const consumed: Tensor[] = [];
+    const hold = (t: Tensor): void => void held.set(t, (held.get(t) ?? 0) + 1);
+    const drop = (t: Tensor): void => {
+      const n = (held.get(t) ?? 1) - 1;
+      if (n > 0) held.set(t, n);
+      else held.delete(t);
+    };
     for (const node of topoOrder(root.gradFn)) {
       const g = grads.get(node);
       if (!g) continue;
       grads.delete(node);
+      drop(g);
+      consumed.push(g);
       const fn = node.backwardFn;
       if (!fn) {
         throw new AutogradError(
@@ -153,16 +189,35 @@ export function runBackward(root: Tensor, grad: Tensor | undefined, retainGraph:
       }
       node.inputs.forEach((input, i) => {
         let ig = inputGrads[i];
-        if (!input || !ig || !input.requiresGrad) return;
-        if (ig.dtype !== input.dtype) ig = ig.to(input.dtype);
+        if (!ig) return;
+        consumed.push(ig);
+        if (!input || !input.requiresGrad) return;
+        if (ig.dtype !== input.dtype) {
+          ig = ig.to(input.dtype);
+          consumed.push(ig);
+        }
         if (input.gradFn) {
           const prev = grads.get(input.gradFn);
-          grads.set(input.gradFn, prev ? prev.add(ig) : ig);
+          if (prev) {
+            drop(prev);
+            consumed.push(prev);
+            ig = prev.add(ig);
+          }
+          grads.set(input.gradFn, ig);
+          hold(ig);
         } else {
           accumulate(input, ig, handed);
         }
       });
-      if (!retainGraph) node.inputs = [];
+      for (const t of consumed) if (t.serial >= firstSerial && !held.has(t)) t.dispose();
+      consumed.length = 0;
+      if (!retainGraph) {
+        node.inputs = [];
+        if (node.disposables) {
+          for (const t of node.disposables) t.dispose();
+          node.disposables = null;
+        }
+      }
     }
   });
 }

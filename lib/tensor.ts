@@ -131,11 +131,20 @@ export interface TensorOptions {
   requiresGrad?: boolean;
 }
 
+let tensorsMade = 0;
+
+/** How many tensors have been constructed so far: autograd tells its own temporaries by it. */
+export function tensorCount(): number {
+  return tensorsMade;
+}
+
 export class Tensor {
   requiresGrad = false;
   grad: Tensor | null = null;
   gradFn: Node | null = null;
   private disposed = false;
+  /** Construction order (see tensorCount). */
+  readonly serial: number;
 
   constructor(
     public storage: Storage,
@@ -144,6 +153,7 @@ export class Tensor {
     public offset: number,
     public dtype: DType,
   ) {
+    this.serial = tensorsMade++;
     storage.refs++;
     if (scopes.length) scopes[scopes.length - 1].add(this);
   }

@@ -13,3 +13,15 @@ export { CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, SmoothL1Loss } from './loss
 export type { Reduction } from './loss';
 export * as init from './init';
 export * as functional from './functional';
+
+import { BatchNorm1d, BatchNorm2d } from './batchnorm';
+import { Conv2d } from './conv';
+import { Dropout } from './dropout';
+import { Flatten } from './flatten';
+import { Linear } from './linear';
+import { LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh } from './activation';
+import { Identity, Sequential, markKeepsNoTensors } from './module';
+import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from './pooling';
+
+// Every layer here keeps no reference to the tensors it is given or returns (module.ts).
+markKeepsNoTensors(Conv2d, Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Dropout, Flatten, BatchNorm1d, BatchNorm2d, Identity, Sequential);

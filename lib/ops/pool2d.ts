@@ -126,13 +126,20 @@ export function maxPool2d(input: Tensor, kernelSize: Size2, options: MaxPool2dOp
   const out = empty(outShape, { dtype: x.dtype, device: x.device });
   const indices = empty(outShape, { dtype: 'int64', device: x.device });
   native.maxPool2dForward(out.handle, 0, indices.handle, 0, x.handle, x.offset, g.P, g.H, g.W, g.OH, g.OW, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], DTYPE_CODE[x.dtype]);
-  record(op, out, [input], (grad) => {
+  const backward = (grad: Tensor): Tensor[] => {
     const gy = asDtype(grad, x);
     const dx = empty(x.shape, { dtype: x.dtype, device: x.device });
     native.maxPool2dBackward(dx.handle, 0, gy.handle, gy.offset, indices.handle, 0, g.P, g.H, g.W, g.OH, g.OW, DTYPE_CODE[x.dtype]);
     return [dx];
-  });
-  return options.returnIndices ? { output: out, indices } : out;
+  };
+  if (options.returnIndices) {
+    record(op, out, [input], backward);
+    return { output: out, indices };
+  }
+  // The indices are the node's own: released with it after backward, or now when no node was made.
+  record(op, out, [input], backward, [indices]);
+  if (!out.gradFn) indices.dispose();
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
