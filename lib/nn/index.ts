@@ -20,8 +20,11 @@ import { Dropout } from './dropout';
 import { Flatten } from './flatten';
 import { Linear } from './linear';
 import { LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh } from './activation';
-import { Identity, Sequential, markKeepsNoTensors } from './module';
+import { Identity, Sequential, markKeepsNoTensors, registerPairFusion } from './module';
 import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from './pooling';
+import { reluMaxPool2d } from '../ops/pool2d';
 
 // Every layer here keeps no reference to the tensors it is given or returns (module.ts).
 markKeepsNoTensors(Conv2d, Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Dropout, Flatten, BatchNorm1d, BatchNorm2d, Identity, Sequential);
+// ReLU then MaxPool2d in a Sequential: one pass, no relu output (ops/pool2d.ts reluMaxPool2d).
+registerPairFusion(ReLU, MaxPool2d, (_relu, pool, x) => reluMaxPool2d(x, pool.kernelSize, pool.options));

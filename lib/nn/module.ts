@@ -211,19 +211,40 @@ export class Sequential extends Module {
    * Reusing that memory at once, still warm in cache, is a large part of a small model's speed.
    */
   forward(x: Tensor): Tensor {
+    const mods = this.children();
     let out = x;
     let producer: Module | null = null;
-    for (const m of this.children()) {
-      const next = m.forward(out);
+    for (let i = 0; i < mods.length; i++) {
+      const m = mods[i];
+      // Two adjacent layers with a fused op (ReLU then MaxPool2d) run as one: see registerPairFusion.
+      const fused = i + 1 < mods.length ? pairFusions.get(m.constructor)?.get(mods[i + 1].constructor) : undefined;
+      const next = fused ? fused(m, mods[i + 1], out) : m.forward(out);
       if (producer && out !== x && next !== out && out instanceof Tensor && keepsNoTensors(producer) && keepsNoTensors(m)) {
         if (out.gradFn) disposeWithProducer(out);
         else if (!isGradEnabled()) out.dispose();
       }
-      producer = m;
+      producer = fused ? mods[++i] : m;
       out = next;
     }
     return out;
   }
+}
+
+type PairFusion = (first: Module, second: Module, x: Tensor) => Tensor;
+const pairFusions = new Map<object, Map<object, PairFusion>>();
+
+/**
+ * Lets nn.Sequential run two adjacent layers of exactly these classes as one op, run(first,
+ * second, x), which must give the values and gradients of second.forward(first.forward(x)): the
+ * intermediate is the container's own, so nobody can tell that it was never made.
+ */
+export function registerPairFusion<A extends Module, B extends Module>(
+  first: abstract new (...args: never[]) => A,
+  second: abstract new (...args: never[]) => B,
+  run: (first: A, second: B, x: Tensor) => Tensor,
+): void {
+  if (!pairFusions.has(first)) pairFusions.set(first, new Map());
+  pairFusions.get(first)!.set(second, run as PairFusion);
 }
 
 const tensorFreeModules = new WeakSet<object>();

@@ -119,13 +119,27 @@ export function maxPool2d(input: Tensor, kernelSize: Size2, options?: MaxPool2dO
 export function maxPool2d(input: Tensor, kernelSize: Size2, options: MaxPool2dOptions & { returnIndices: true }): { output: Tensor; indices: Tensor };
 export function maxPool2d(input: Tensor, kernelSize: Size2, options?: MaxPool2dOptions): Tensor | { output: Tensor; indices: Tensor };
 export function maxPool2d(input: Tensor, kernelSize: Size2, options: MaxPool2dOptions = {}): Tensor | { output: Tensor; indices: Tensor } {
+  return maxPoolImpl(input, kernelSize, options, false);
+}
+
+/**
+ * maxPool2d(relu(x)) in one pass, the ReLU -> MaxPool2d pair of most CNNs, which nn.Sequential
+ * runs through this: max commutes with relu, so the values and the gradient are exactly those of
+ * the two ops, but the relu output (as large as the input) is never written, read back or kept.
+ * Shape and options as maxPool2d, without returnIndices.
+ */
+export function reluMaxPool2d(input: Tensor, kernelSize: Size2, options: Omit<MaxPool2dOptions, 'returnIndices'> = {}): Tensor {
+  return maxPoolImpl(input, kernelSize, { ...options, returnIndices: false }, true) as Tensor;
+}
+
+function maxPoolImpl(input: Tensor, kernelSize: Size2, options: MaxPool2dOptions, relu: boolean): Tensor | { output: Tensor; indices: Tensor } {
   const op = 'max_pool2d';
   const { k, s, p, d, g } = windowGeometry(input, op, kernelSize, options.stride, options.padding ?? 0, options.dilation ?? 1, options.ceilMode ?? false);
   const x = input.contiguous();
   const outShape = [...g.lead, g.OH, g.OW];
   const out = empty(outShape, { dtype: x.dtype, device: x.device });
   const indices = empty(outShape, { dtype: 'int64', device: x.device });
-  native.maxPool2dForward(out.handle, 0, indices.handle, 0, x.handle, x.offset, g.P, g.H, g.W, g.OH, g.OW, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], DTYPE_CODE[x.dtype]);
+  native.maxPool2dForward(out.handle, 0, indices.handle, 0, x.handle, x.offset, g.P, g.H, g.W, g.OH, g.OW, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], DTYPE_CODE[x.dtype], relu);
   const backward = (grad: Tensor): Tensor[] => {
     const gy = asDtype(grad, x);
     const dx = empty(x.shape, { dtype: x.dtype, device: x.device });
@@ -137,7 +151,7 @@ export function maxPool2d(input: Tensor, kernelSize: Size2, options: MaxPool2dOp
     return { output: out, indices };
   }
   // The indices are the node's own: released with it after backward, or now when no node was made.
-  record(op, out, [input], backward, [indices]);
+  record(relu ? 'relu_max_pool2d' : op, out, [input], backward, [indices]);
   if (!out.gradFn) indices.dispose();
   return out;
 }

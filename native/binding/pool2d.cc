@@ -45,17 +45,18 @@ Pool2dWindow window_arg(const Napi::CallbackInfo& info, int i, bool dilated, con
   return w;
 }
 
-// maxPool2dForward(out, outOff, indices, indicesOff, x, xOff, P, H, W, OH, OW, kH, kW, sH, sW, pH, pW, dH, dW, dtype)
-// out (P, OH, OW) of dtype, indices (P, OH, OW) int64, x (P, H, W) of dtype.
+// maxPool2dForward(out, outOff, indices, indicesOff, x, xOff, P, H, W, OH, OW, kH, kW, sH, sW, pH, pW, dH, dW, dtype[, relu])
+// out (P, OH, OW) of dtype, indices (P, OH, OW) int64, x (P, H, W) of dtype; relu fuses relu before the pool.
 Napi::Value MaxPool2dForward(const Napi::CallbackInfo& info) {
   const char* op = "max_pool2d";
   Planes g = planes_arg(info, 6, op);
   Pool2dWindow w = window_arg(info, 11, true, op);
+  const bool relu = !is_null_arg(info, 20) && bool_arg(info, 20);
   int64_t* idx = checked_ptr<int64_t>(info, 2, g.out, op, "indices");
   dispatch_floating(dtype_arg(info, 19), op, [&](auto t) {
     using T = decltype(t);
     max_pool2d_forward_cpu<T>(checked_ptr<T>(info, 0, g.out, op, "output"), idx, checked_ptr<T>(info, 4, g.in, op, "input"), g.P, g.H, g.W,
-                              g.OH, g.OW, w);
+                              g.OH, g.OW, w, relu);
   });
   return info.Env().Undefined();
 }

@@ -19,10 +19,13 @@ struct Pool2dWindow {
 // outside [0, H) are padding (-inf) and never win. indices hold the flat position h*W + w of the
 // winner within its plane (PyTorch's convention); ties keep the first, NaN wins. A window that
 // holds no input element at all (possible only with extreme dilation) gives -inf and index -1.
+// With `relu`, out = relu(max) = max(relu(x)) over the window: a window whose max is not positive
+// gives 0 (NaN stays NaN) and index -1, so that the backward below passes it no gradient, which is
+// exactly the gradient of relu followed by max pooling, without the relu output in memory.
 // out, indices are (P, OH, OW); inp is (P, H, W).
 template <typename T>
 void max_pool2d_forward_cpu(T* out, int64_t* indices, const T* inp, int64_t P, int64_t H, int64_t W, int64_t OH,
-                            int64_t OW, const Pool2dWindow& win);
+                            int64_t OW, const Pool2dWindow& win, bool relu = false);
 
 // dinp = 0, then dinp[p][indices[p][o]] += dout[p][o] (windows may overlap). Negative indices
 // are skipped; the binding has checked that all others lie in [0, H*W).

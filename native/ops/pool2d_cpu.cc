@@ -56,7 +56,7 @@ inline bool avg_window(int64_t oh, int64_t ow, int64_t H, int64_t W, const Pool2
 // rule as the general loop: strictly greater, or NaN) compiles to vector blends. The general
 // loop's data-dependent branch mispredicts on about half the taps of real activations, which made
 // it ~15x slower than this on a (20, 10, 26, 26) input.
-template <typename T>
+template <typename T, bool RELU>
 inline __attribute__((always_inline)) void max_pool_2x2_planes(T* __restrict out, int64_t* __restrict indices, const T* __restrict inp,
                                                                int64_t p0, int64_t p1, int64_t H, int64_t W, int64_t OH, int64_t OW) {
   for (int64_t p = p0; p < p1; p++) {
@@ -79,8 +79,15 @@ inline __attribute__((always_inline)) void max_pool_2x2_planes(T* __restrict out
         bool td = d > best || d != d;
         best = td ? d : best;
         k = td ? W + 1 : k;
+        int64_t at = base + 2 * ow + k;
+        if (RELU) {
+          // relu(max), written as relu is (x < 0 ? 0 : x: NaN stays NaN) so that it vectorises;
+          // a max that is not positive passes no gradient (index -1).
+          at = best > T(0) ? at : -1;
+          best = best < T(0) ? T(0) : best;
+        }
         o[ow] = best;
-        idx[ow] = base + 2 * ow + k;
+        idx[ow] = at;
       }
     }
   }
@@ -89,18 +96,26 @@ inline __attribute__((always_inline)) void max_pool_2x2_planes(T* __restrict out
 // AVX2 build of the loop above (AVX-512 measured slower here: its cross-lane permutes for the
 // stride-2 loads cost more on Zen 4); the baseline build is only the fallback for old CPUs.
 #define TENSILE_POOL_ARGS(T) T *out, int64_t *indices, const T *inp, int64_t p0, int64_t p1, int64_t H, int64_t W, int64_t OH, int64_t OW
-__attribute__((target("avx2"))) void max_pool_2x2_f32_avx2(TENSILE_POOL_ARGS(float)) { max_pool_2x2_planes(out, indices, inp, p0, p1, H, W, OH, OW); }
-__attribute__((target("avx2"))) void max_pool_2x2_f64_avx2(TENSILE_POOL_ARGS(double)) { max_pool_2x2_planes(out, indices, inp, p0, p1, H, W, OH, OW); }
-void max_pool_2x2_f32_base(TENSILE_POOL_ARGS(float)) { max_pool_2x2_planes(out, indices, inp, p0, p1, H, W, OH, OW); }
-void max_pool_2x2_f64_base(TENSILE_POOL_ARGS(double)) { max_pool_2x2_planes(out, indices, inp, p0, p1, H, W, OH, OW); }
+#define TENSILE_POOL_PASS out, indices, inp, p0, p1, H, W, OH, OW
+template <bool RELU>
+__attribute__((target("avx2"))) void max_pool_2x2_f32_avx2(TENSILE_POOL_ARGS(float)) { max_pool_2x2_planes<float, RELU>(TENSILE_POOL_PASS); }
+template <bool RELU>
+__attribute__((target("avx2"))) void max_pool_2x2_f64_avx2(TENSILE_POOL_ARGS(double)) { max_pool_2x2_planes<double, RELU>(TENSILE_POOL_PASS); }
+template <bool RELU>
+void max_pool_2x2_f32_base(TENSILE_POOL_ARGS(float)) { max_pool_2x2_planes<float, RELU>(TENSILE_POOL_PASS); }
+template <bool RELU>
+void max_pool_2x2_f64_base(TENSILE_POOL_ARGS(double)) { max_pool_2x2_planes<double, RELU>(TENSILE_POOL_PASS); }
 
 bool has_avx2() {
   static const bool yes = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
   return yes;
 }
 
-void max_pool_2x2(TENSILE_POOL_ARGS(float)) { (has_avx2() ? max_pool_2x2_f32_avx2 : max_pool_2x2_f32_base)(out, indices, inp, p0, p1, H, W, OH, OW); }
-void max_pool_2x2(TENSILE_POOL_ARGS(double)) { (has_avx2() ? max_pool_2x2_f64_avx2 : max_pool_2x2_f64_base)(out, indices, inp, p0, p1, H, W, OH, OW); }
+template <bool RELU>
+void max_pool_2x2(TENSILE_POOL_ARGS(float)) { (has_avx2() ? max_pool_2x2_f32_avx2<RELU> : max_pool_2x2_f32_base<RELU>)(TENSILE_POOL_PASS); }
+template <bool RELU>
+void max_pool_2x2(TENSILE_POOL_ARGS(double)) { (has_avx2() ? max_pool_2x2_f64_avx2<RELU> : max_pool_2x2_f64_base<RELU>)(TENSILE_POOL_PASS); }
+#undef TENSILE_POOL_PASS
 #undef TENSILE_POOL_ARGS
 
 }  // namespace
@@ -110,11 +125,16 @@ void max_pool_2x2(TENSILE_POOL_ARGS(double)) { (has_avx2() ? max_pool_2x2_f64_av
 
 template <typename T>
 void max_pool2d_forward_cpu(T* out, int64_t* indices, const T* inp, int64_t P, int64_t H, int64_t W, int64_t OH,
-                            int64_t OW, const Pool2dWindow& win) {
+                            int64_t OW, const Pool2dWindow& win, bool relu) {
   if (win.KH == 2 && win.KW == 2 && win.SH == 2 && win.SW == 2 && win.PH == 0 && win.PW == 0 && win.DH == 1 && win.DW == 1 &&
       2 * OH <= H && 2 * OW <= W) {
     // ceil_mode can add a last window that runs past the input; such shapes take the general loop.
-    return parallel_for(P, plane_grain(OH * OW * 4), [&](int64_t p0, int64_t p1) { max_pool_2x2(out, indices, inp, p0, p1, H, W, OH, OW); });
+    return parallel_for(P, plane_grain(OH * OW * 4), [&](int64_t p0, int64_t p1) {
+      if (relu)
+        max_pool_2x2<true>(out, indices, inp, p0, p1, H, W, OH, OW);
+      else
+        max_pool_2x2<false>(out, indices, inp, p0, p1, H, W, OH, OW);
+    });
   }
   parallel_for(P, plane_grain(OH * OW * win.KH * win.KW), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
@@ -140,6 +160,10 @@ void max_pool2d_forward_cpu(T* out, int64_t* indices, const T* inp, int64_t P, i
                 bi = pos;
               }
             }
+          }
+          if (relu) {
+            bi = best > T(0) ? bi : -1;
+            best = best < T(0) ? T(0) : best;
           }
           o[oh * OW + ow] = best;
           idx[oh * OW + ow] = bi;
@@ -257,7 +281,7 @@ void adaptive_avg_pool2d_backward_cpu(T* dinp, const T* dout, int64_t P, int64_t
 
 #define INSTANTIATE(T)                                                                                               \
   template void max_pool2d_forward_cpu<T>(T*, int64_t*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t,        \
-                                          const Pool2dWindow&);                                                      \
+                                          const Pool2dWindow&, bool);                                                \
   template void max_pool2d_backward_cpu<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t, int64_t); \
   template void avg_pool2d_forward_cpu<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t,                  \
                                           const Pool2dWindow&, bool, int64_t);                                       \

@@ -3,7 +3,7 @@
 import * as tn from '../../lib';
 import { Tensor } from '../../lib';
 import { native } from '../../lib/native';
-import { adaptiveAvgPool2d, avgPool2d, maxPool2d, pool2dOutputSize } from '../../lib/ops/pool2d';
+import { adaptiveAvgPool2d, avgPool2d, maxPool2d, pool2dOutputSize, reluMaxPool2d } from '../../lib/ops/pool2d';
 import { expectClose, gradcheck } from '../helpers/gradcheck';
 import * as ref from '../helpers/reference_pool2d';
 
@@ -186,6 +186,43 @@ describe('max_pool2d float32 kernels vs reference', () => {
     }
   });
 
+  test.each(maxCases.map((c) => [JSON.stringify(c), c]))('reluMaxPool2d equals maxPool2d(relu(x)), values and gradient: %s', (_name, c) => {
+    const cs = c as MaxCase;
+    const opts = { stride: cs.s, padding: cs.p, dilation: cs.d, ceilMode: cs.ceil };
+    const { v } = randF32(cs.shape, 11);
+    // coarse values: ties, zeros, negative-only windows
+    const q = Float32Array.from(v, (x) => Math.round(x * 3) / 3);
+    const a = tn.fromTypedArray(q, cs.shape).requiresGrad_(true);
+    const b = tn.fromTypedArray(q, cs.shape).requiresGrad_(true);
+    const fused = reluMaxPool2d(a, cs.k, opts);
+    const plain = maxPool2d(b.relu(), cs.k, opts);
+    // equal values; a zero may differ in sign (which of several zeros wins a window)
+    const noSign = (t: Tensor) => Array.from(t.data as Float32Array, (z) => (z === 0 ? 0 : z));
+    expect(noSign(fused)).toEqual(noSign(plain));
+    const dy = tn.fromTypedArray(Float32Array.from(randValues(fused.numel(), 12)), fused.shape);
+    fused.backward(dy);
+    plain.backward(dy);
+    expect(Array.from(a.grad!.data as Float32Array)).toEqual(Array.from(b.grad!.data as Float32Array));
+  });
+
+  test('reluMaxPool2d: NaN stays NaN and passes no gradient, float64 too', () => {
+    for (const dtype of ['float32', 'float64'] as const) {
+      // windows: [NaN -1 -2 -1] -> NaN, [-2 -3 0 -5] -> 0, [0.5 7 -1 -2] -> 7, [NaN 1 -3 -4] -> NaN
+      const v = [NaN, -1, -2, -3, -2, -1, 0, -5, 0.5, 7, NaN, 1, -1, -2, -3, -4];
+      const x = tn.tensor(v, { dtype }).reshape([1, 4, 4]).requiresGrad_(true);
+      const out = reluMaxPool2d(x, 2);
+      const o = Array.from(out.data as Float32Array | Float64Array);
+      expect(Number.isNaN(o[0])).toBe(true);
+      expect(o[1]).toBe(0);
+      expect(o[2]).toBe(7);
+      expect(Number.isNaN(o[3])).toBe(true);
+      out.sum().backward();
+      const want = Array(16).fill(0);
+      want[9] = 1;
+      expect(Array.from(x.grad!.data as Float32Array | Float64Array)).toEqual(want);
+    }
+  });
+
   test('unbatched input equals the batched op on a batch of one', () => {
     const { t } = randF32([3, 7, 6], 9);
     const a = maxPool2d(t, 3, { stride: 2, padding: 1 });
@@ -288,6 +325,11 @@ describe('gradients (float64 central differences)', () => {
     gradcheck((x) => maxPool2d(x, [3, 2], { stride: [2, 1], padding: [1, 1], dilation: [2, 1] }), [distinctLeaf([1, 2, 9, 8], 2)]);
     gradcheck((x) => maxPool2d(x, 2, { stride: 2, padding: 1, ceilMode: true }), [distinctLeaf([2, 5, 5], 3)]);
     gradcheck((x) => maxPool2d(x, 3, { stride: 1, ceilMode: true }), [distinctLeaf([1, 1, 6, 7], 4)]);
+  });
+
+  test('reluMaxPool2d: 2x2 fast path and general windows (distinct values, half of them negative)', () => {
+    gradcheck((x) => reluMaxPool2d(x, 2), [distinctLeaf([2, 3, 6, 8], 12)]);
+    gradcheck((x) => reluMaxPool2d(x, 3, { stride: 2, padding: 1 }), [distinctLeaf([2, 2, 7, 7], 13)]);
   });
 
   test('avg_pool2d: padding counted or not, ceil_mode, divisor override', () => {
