@@ -3,7 +3,8 @@
 //   at "Direct path" below; used for unit column strides and channel counts that fill vectors.
 //   For 3x3 stride-1 layers with 32 or more channels to sum over, Winograd F(2x2, 3x3) on top of
 //   the same tiles (2.25x fewer multiplies), for the weight gradient too; TENSILE_CONV_KERNEL=direct
-//   turns it off.
+//   turns it off. For layers with few taps whose output channels leave vectors partly empty (a
+//   first layer of 10 channels), pixel-vector tiles instead ("Pixel-vector kernels").
 // - im2col + GEMM, per image and group, parallel over images (the GEMM then runs inline on each
 //   thread; with one image it spreads over the threads itself): everything else, and the
 //   reference the direct path is tested against (TENSILE_CONV_KERNEL=im2col forces it). The
@@ -554,7 +555,7 @@ TENSILE_AI void wino_output(T* __restrict out, int64_t ldo, int64_t OH, int64_t 
 #pragma GCC unroll 16
           for (int i = 0; i < VW; i++) {
             if (v0 + i >= Og) break;
-            T lanes[VW];
+            T lanes[VW < 16 ? 16 : VW];  // copy_short reads chunks of up to 8
             std::memcpy(lanes, &y[p][i], sizeof(Vv));
             copy_short(out + (v0 + i) * ldo + oh * OW + ow0, lanes, cnt);
           }
@@ -594,10 +595,142 @@ TENSILE_AI void wino_dout(T* __restrict Yt, int64_t yxi, const T* __restrict gt,
     }
 }
 
+// --- Pixel-vector kernels, for layers with few taps per output (a network's first layer: one
+// input channel, 3x3). There the channel-vector tile spends more on transposing its result than on
+// its K FMAs, and a handful of channels leave most lanes empty. Here vectors run along an output
+// row and weights are broadcast, so rows are stored as they are computed.
+
+template <typename T>
+struct RowArgs {
+  int64_t K;            // taps: source channels x KH x KW
+  const T* x;           // padded source at the row's first pixel, tap 0
+  const int64_t* koff;  // (K) offset of tap k from x
+  const T* w;           // (K, MR) packed weights of the tile's output channels
+  const T* bias;        // (MR) or null
+  T* out;               // first output channel at the row's first pixel
+  int64_t ldo;          // between output channels
+  int64_t n;            // pixels of the row (<= NV * VW)
+};
+
+// MR output channels x NV pixel vectors of one output row. Lanes past n compute garbage from the
+// padded source (finite) and are not stored.
+template <typename T, int VW, int MR, int NV>
+TENSILE_AI void row_tile(const RowArgs<T>& a) {
+  typedef typename Vec<T, VW>::type V;
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; m++) {
+    const V init = a.bias ? a.bias[m] - V{} : V{};
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[m][v] = init;
+  }
+  const T* __restrict x = a.x;
+  const int64_t* __restrict koff = a.koff;
+  const T* __restrict w = a.w;
+  for (int64_t k = 0; k < a.K; k++) {
+    V xv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) vload(xv[v], x + koff[k] + v * VW);
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; m++) {
+      const V wv = w[k * MR + m] - V{};
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[m][v] += wv * xv[v];
+    }
+  }
+  // Through a buffer: stores that depend on n, next to 2 * MR live accumulators, made GCC spill
+  // the accumulators inside the loop above.
+  T tile[MR][NV * VW < 16 ? 16 : NV * VW];  // copy_short reads chunks of up to 8
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) std::memcpy(&tile[m][v * VW], &acc[m][v], sizeof(V));
+  for (int m = 0; m < MR; m++) copy_short(a.out + m * a.ldo, tile[m], a.n);
+}
+
+template <typename T>
+struct RowWArgs {
+  const T* x;           // padded source image at the group's first channel
+  const int64_t* toff;  // (KT) offsets of the tile's taps
+  const T* g;           // output gradient of the tile's first channel, image n: rows of OW
+  int64_t gld;          // between output channels (OH * OW)
+  int64_t OH, OW, xrow;  // xrow: source offset between output rows (strideH * padded width)
+  T* acc;                // (MR, KT, VW) lane-wise partial sums, accumulated
+  const T* gend;         // end of the output gradient tensor: no vector load may pass it
+};
+
+// Weight gradient, MR output channels x KT taps, summed lane-wise over every pixel of one image:
+// dout rows times the source shifted by each tap. The ragged end of a row is loaded whole and
+// masked bit-wise (past the row both tensors may hold anything, NaN included); only a load that
+// would pass the end of dout goes through a zero-filled copy.
+template <typename T, int VW, int MR, int KT>
+TENSILE_AI void row_wtile(const RowWArgs<T>& a) {
+  typedef typename Vec<T, VW>::type V;
+  typedef typename LaneIdx<T, VW>::type M;
+  V acc[MR][KT];
+#pragma GCC unroll 4
+  for (int m = 0; m < MR; m++)
+#pragma GCC unroll 16
+    for (int t = 0; t < KT; t++) vload(acc[m][t], a.acc + (m * KT + t) * VW);
+  const int64_t OW = a.OW, full = OW / VW * VW, rem = OW - full;
+  M mask;
+#pragma GCC unroll 16
+  for (int l = 0; l < VW; l++) mask[l] = l < rem ? -1 : 0;
+  int64_t off[KT];
+#pragma GCC unroll 16
+  for (int t = 0; t < KT; t++) off[t] = a.toff[t];
+  for (int64_t oh = 0; oh < a.OH; oh++) {
+    const T* __restrict xr = a.x + oh * a.xrow;
+    const T* __restrict gr = a.g + oh * OW;
+    for (int64_t ow = 0; ow < full; ow += VW) {
+      V gv[MR];
+#pragma GCC unroll 4
+      for (int m = 0; m < MR; m++) vload(gv[m], gr + m * a.gld + ow);
+#pragma GCC unroll 16
+      for (int t = 0; t < KT; t++) {
+        V xv;
+        vload(xv, xr + off[t] + ow);
+#pragma GCC unroll 4
+        for (int m = 0; m < MR; m++) acc[m][t] += gv[m] * xv;
+      }
+    }
+    if (rem) {
+      V gv[MR];
+#pragma GCC unroll 4
+      for (int m = 0; m < MR; m++) {
+        const T* gp = gr + m * a.gld + full;
+        if (gp + VW <= a.gend) {
+          vload(gv[m], gp);
+          gv[m] = V(M(gv[m]) & mask);
+        } else {
+          T lanes[VW < 16 ? 16 : VW] = {};  // copy_short writes chunks of up to 8
+          copy_short(lanes, gp, rem);
+          vload(gv[m], lanes);
+        }
+      }
+#pragma GCC unroll 16
+      for (int t = 0; t < KT; t++) {
+        V xv;
+        vload(xv, xr + off[t] + full);
+        xv = V(M(xv) & mask);  // bit-wise: past the row the source may hold anything
+#pragma GCC unroll 4
+        for (int m = 0; m < MR; m++) acc[m][t] += gv[m] * xv;
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int m = 0; m < MR; m++)
+#pragma GCC unroll 16
+    for (int t = 0; t < KT; t++) std::memcpy(a.acc + (m * KT + t) * VW, &acc[m][t], sizeof(V));
+}
+
 // The compiled variants. Register budgets: AVX-512 has 32 vector registers, so 14 pixels x 2
 // vectors (28 accumulators) forward and 6 taps x 4 vectors (24) for the weight gradient; AVX2
 // and SSE2 have 16, so 6 x 2 (AVX2) and 4 x 2 (SSE2, which also needs a temporary per FMA).
 constexpr int kMaxR = 14, kMaxOCB = 2, kMaxRT = 6, kMaxWOCB = 4;
+// Pixel-vector tiles: up to 12 channels x 2 vectors forward (AVX-512; 6 with AVX2, 4 with SSE2)
+// and 3 channels x 9 taps for the weight gradient (AVX-512; 1 x 9 otherwise).
+constexpr int kMaxRowMR = 12, kMaxRowNV = 2, kMaxRowWMR = 3, kMaxRowKT = 9;
 
 template <typename T>
 struct DirectKernels {
@@ -616,6 +749,10 @@ struct DirectKernels {
                    const T* bias, int64_t th, int64_t tw) = nullptr;
   void (*wino_dy)(T* Yt, int64_t yxi, const T* gt, int64_t ocpad, int64_t OH, int64_t OW, int64_t th,
                   int64_t tw) = nullptr;
+  int rowmr = 0;   // channels per pixel-vector tile
+  int rowwmr = 0;  // channels per pixel-vector weight-gradient tile (taps: up to kMaxRowKT)
+  void (*row[kMaxRowNV + 1][kMaxRowMR + 1])(const RowArgs<T>&) = {};
+  void (*roww[kMaxRowWMR + 1][kMaxRowKT + 1])(const RowWArgs<T>&) = {};
 };
 
 // One struct per instruction set: the same templates compiled with its target attribute.
@@ -641,6 +778,14 @@ struct DirectKernels {
     ATTR static void wino_in(T* V, int64_t xis, int64_t vs, const T* img, int64_t C, int64_t plane, int64_t Wp, \
                              int64_t th, int64_t tw) {                                                    \
       wino_input<T, VW>(V, xis, vs, img, C, plane, Wp, th, tw);                                           \
+    }                                                                                                     \
+    template <typename T, int VW, int MR, int NV>                                                         \
+    ATTR static void row(const RowArgs<T>& a) {                                                           \
+      row_tile<T, VW, MR, NV>(a);                                                                         \
+    }                                                                                                     \
+    template <typename T, int VW, int MR, int KT>                                                         \
+    ATTR static void roww(const RowWArgs<T>& a) {                                                         \
+      row_wtile<T, VW, MR, KT>(a);                                                                        \
     }                                                                                                     \
     template <typename T, int VW>                                                                         \
     ATTR static void wino_dy(T* Yt, int64_t yxi, const T* gt, int64_t ocpad, int64_t OH, int64_t OW, int64_t th, \
@@ -668,7 +813,16 @@ void fill_wtiles(DirectKernels<T>& k, std::index_sequence<Ts...>) {
   ((k.wtile[OCB][Ts + 1] = &Isa::template wtile<T, VW, OCB, int(Ts) + 1>), ...);
 }
 
-template <class Isa, typename T, int VW, int RMAX, int RT, int WOCB>
+template <class Isa, typename T, int VW, int NV, size_t... Ms>
+void fill_rows(DirectKernels<T>& k, std::index_sequence<Ms...>) {
+  ((k.row[NV][Ms + 1] = &Isa::template row<T, VW, int(Ms) + 1, NV>), ...);
+}
+template <class Isa, typename T, int VW, int MR, size_t... Ts>
+void fill_rowws(DirectKernels<T>& k, std::index_sequence<Ts...>) {
+  ((k.roww[MR][Ts + 1] = &Isa::template roww<T, VW, MR, int(Ts) + 1>), ...);
+}
+
+template <class Isa, typename T, int VW, int RMAX, int RT, int WOCB, int ROWMR, int ROWWMR>
 DirectKernels<T> make_kernels() {
   static_assert(RMAX <= kMaxR && RT <= kMaxRT && WOCB <= kMaxWOCB, "tile tables too small");
   DirectKernels<T> k;
@@ -681,6 +835,14 @@ DirectKernels<T> make_kernels() {
   k.wino_in = &Isa::template wino_in<T, VW>;
   k.wino_out = &Isa::template wino_out<T, VW>;
   k.wino_dy = &Isa::template wino_dy<T, VW>;
+  static_assert(ROWMR <= kMaxRowMR && ROWWMR <= kMaxRowWMR, "row tables too small");
+  k.rowmr = ROWMR;
+  k.rowwmr = ROWWMR;
+  fill_rows<Isa, T, VW, 1>(k, std::make_index_sequence<ROWMR>());
+  fill_rows<Isa, T, VW, 2>(k, std::make_index_sequence<ROWMR>());
+  fill_rowws<Isa, T, VW, 1>(k, std::make_index_sequence<kMaxRowKT>());
+  if constexpr (ROWWMR >= 2) fill_rowws<Isa, T, VW, 2>(k, std::make_index_sequence<kMaxRowKT>());
+  if constexpr (ROWWMR >= 3) fill_rowws<Isa, T, VW, 3>(k, std::make_index_sequence<kMaxRowKT>());
   fill_tiles<Isa, T, VW, 1>(k, std::make_index_sequence<RMAX>());
   fill_tiles<Isa, T, VW, 2>(k, std::make_index_sequence<RMAX>());
   fill_wtiles<Isa, T, VW, 1>(k, std::make_index_sequence<RT>());
@@ -711,14 +873,14 @@ DirectSet pick_direct() {
     else if (want == "avx2") level = std::min(level, 1);
   }
   if (level == 2) {
-    s.f32 = make_kernels<IsaAvx512, float, 16, 14, 6, 4>();
-    s.f64 = make_kernels<IsaAvx512, double, 8, 14, 6, 4>();
+    s.f32 = make_kernels<IsaAvx512, float, 16, 14, 6, 4, 12, 3>();
+    s.f64 = make_kernels<IsaAvx512, double, 8, 14, 6, 4, 12, 3>();
   } else if (level == 1) {
-    s.f32 = make_kernels<IsaAvx2, float, 8, 6, 4, 2>();
-    s.f64 = make_kernels<IsaAvx2, double, 4, 6, 4, 2>();
+    s.f32 = make_kernels<IsaAvx2, float, 8, 6, 4, 2, 6, 1>();
+    s.f64 = make_kernels<IsaAvx2, double, 4, 6, 4, 2, 6, 1>();
   } else {
-    s.f32 = make_kernels<IsaBase, float, 4, 4, 4, 2>();
-    s.f64 = make_kernels<IsaBase, double, 2, 4, 4, 2>();
+    s.f32 = make_kernels<IsaBase, float, 4, 4, 4, 2, 4, 1>();
+    s.f64 = make_kernels<IsaBase, double, 2, 4, 4, 2, 4, 1>();
   }
   const std::string env = std::getenv("TENSILE_CONV_KERNEL") ? std::getenv("TENSILE_CONV_KERNEL") : "";
   s.enabled = env != "im2col";
@@ -960,6 +1122,151 @@ inline bool winograd_fits(const Conv2dParams& p, int64_t sumChannels, int64_t ou
          p.dilW == 1 && p.N >= 2 && sumChannels >= kWinogradMinSum && outChannels >= kWinogradMinOut;
 }
 
+// --- layers with few taps: the pixel-vector tiles
+
+// Few taps per output (K <= 16) and output channels that leave channel vectors partly empty:
+// there the pixel-vector tiles win (the classic model's first layer, 10 channels: forward 73 ->
+// 55 us, weight gradient 128 -> 48 us). With full vectors (32 channels) the channel-vector tile
+// stays ahead by ~10%: its rows of a dozen pixels, stored after a transpose, cost about what the
+// pixel tiles' repeated loads of the source do.
+constexpr int64_t kRowMaxTaps = 16;
+inline bool rows_fit(const Conv2dParams& p, int vw) {
+  return p.strideW == 1 && (p.C / p.groups) * p.KH * p.KW <= kRowMaxTaps && (p.OC / p.groups) % vw != 0;
+}
+
+// Group i of n near-equal groups of `total`: [total * i / n, total * (i + 1) / n).
+inline int64_t split_at(int64_t total, int64_t n, int64_t i) { return total * i / n; }
+
+template <typename T>
+void forward_rows(const DirectKernels<T>& ks, T* out, const T* inp, const T* weight, const T* bias,
+                  const Conv2dParams& p) {
+  const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, K = Cg * p.KH * p.KW;
+  const int vw = ks.vw;
+  const int64_t span = kMaxRowNV * vw;
+  const PaddedSource<T> src(inp, p.C, p.H, p.W, p.padH, p.padW, (p.OH - 1) * p.strideH + (p.KH - 1) * p.dilH + 1,
+                            p.OW + (p.KW - 1) * p.dilW, true, span);
+  const int64_t plane = src.plane(), Wp = src.Wp;
+  ScratchBuffer<int64_t> koff{size_t(K)};
+  for (int64_t c = 0; c < Cg; c++)
+    for (int64_t kh = 0; kh < p.KH; kh++)
+      for (int64_t kw = 0; kw < p.KW; kw++) koff.get()[(c * p.KH + kh) * p.KW + kw] = c * plane + kh * p.dilH * Wp + kw * p.dilW;
+  // Channel groups of at most rowmr, each packed (K, mr) at its first channel's offset.
+  const int64_t ngr = (OCg + ks.rowmr - 1) / ks.rowmr;
+  ScratchBuffer<T> wp(size_t(p.OC * K));
+  for (int64_t g = 0; g < G; g++)
+    for (int64_t gi = 0; gi < ngr; gi++) {
+      const int64_t o0 = split_at(OCg, ngr, gi), mr = split_at(OCg, ngr, gi + 1) - o0;
+      T* dst = wp.get() + (g * OCg + o0) * K;
+      for (int64_t k = 0; k < K; k++)
+        for (int64_t m = 0; m < mr; m++) dst[k * mr + m] = weight[(g * OCg + o0 + m) * K + k];
+    }
+  const int64_t nch = (p.OW + span - 1) / span;
+  const int64_t perImage = G * ngr * p.OH * nch, total = p.N * perImage;
+  const int64_t rowMacs = std::max<int64_t>(1, K * p.OW / nch * OCg / ngr);
+  const int64_t grain = total * rowMacs < kDirectParallelMacs ? total : std::max<int64_t>(1, 4096 / rowMacs);
+  parallel_for(total, grain, [&](int64_t t0, int64_t t1) {
+    ScratchBuffer<T> buf(src.scratchElems());
+    bool fresh = true;
+    int64_t cur = -1;
+    const T* img = nullptr;
+    RowArgs<T> a;
+    a.K = K;
+    a.koff = koff.get();
+    a.ldo = p.OH * p.OW;
+    for (int64_t t = t0; t < t1; t++) {
+      const int64_t n = t / perImage;
+      int64_t r = t % perImage;
+      if (n != cur) {
+        img = src.image(n, buf.get(), fresh);
+        cur = n;
+      }
+      const int64_t ch = r % nch;
+      r /= nch;
+      const int64_t oh = r % p.OH;
+      r /= p.OH;
+      const int64_t gi = r % ngr, g = r / ngr;
+      const int64_t o0 = split_at(OCg, ngr, gi), mr = split_at(OCg, ngr, gi + 1) - o0;
+      const int64_t ow0 = split_at(p.OW, nch, ch), len = split_at(p.OW, nch, ch + 1) - ow0;
+      a.x = img + g * Cg * plane + oh * p.strideH * Wp + ow0;
+      a.w = wp.get() + (g * OCg + o0) * K;
+      a.bias = bias ? bias + g * OCg + o0 : nullptr;
+      a.out = out + ((n * p.OC + g * OCg + o0) * p.OH + oh) * p.OW + ow0;
+      a.n = len;
+      ks.row[(len + vw - 1) / vw][mr](a);
+    }
+  });
+}
+
+// dweight by lane-wise sums over pixels (the pixel-vector weight tile), channels in groups of at
+// most rowwmr and taps in groups of at most kMaxRowKT; images split over threads with one
+// partial sum per chunk, added in chunk order; lanes summed at the end.
+template <typename T>
+void backward_weight_rows(const DirectKernels<T>& ks, T* dweight, const T* dout, const T* inp,
+                          const Conv2dParams& p) {
+  const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, K = Cg * p.KH * p.KW, P = p.OH * p.OW;
+  const int vw = ks.vw;
+  const PaddedSource<T> src(inp, p.C, p.H, p.W, p.padH, p.padW, (p.OH - 1) * p.strideH + (p.KH - 1) * p.dilH + 1,
+                            p.OW + (p.KW - 1) * p.dilW, true, vw);
+  const int64_t plane = src.plane(), Wp = src.Wp;
+  ScratchBuffer<int64_t> toff{size_t(K)};
+  for (int64_t c = 0; c < Cg; c++)
+    for (int64_t kh = 0; kh < p.KH; kh++)
+      for (int64_t kw = 0; kw < p.KW; kw++) toff.get()[(c * p.KH + kh) * p.KW + kw] = c * plane + kh * p.dilH * Wp + kw * p.dilW;
+  const int64_t ngr = (OCg + ks.rowwmr - 1) / ks.rowwmr, ntg = (K + kMaxRowKT - 1) / kMaxRowKT;
+  const int64_t tiles = G * ngr * ntg, tileElems = int64_t(ks.rowwmr) * kMaxRowKT * vw, accElems = tiles * tileElems;
+  const int64_t nthreads = int64_t(p.N) * p.OC * P * K < kDirectParallelMacs ? 1 : get_num_threads();
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(nthreads, p.N));
+  ScratchBuffer<T> acc(size_t(chunks * accElems));
+  std::fill(acc.get(), acc.get() + chunks * accElems, T(0));
+  auto tile = [&](int64_t ti, int64_t& g, int64_t& o0, int64_t& mr, int64_t& k0, int64_t& kt) {
+    const int64_t tg = ti % ntg, gi = (ti / ntg) % ngr;
+    g = ti / (ntg * ngr);
+    o0 = split_at(OCg, ngr, gi);
+    mr = split_at(OCg, ngr, gi + 1) - o0;
+    k0 = split_at(K, ntg, tg);
+    kt = split_at(K, ntg, tg + 1) - k0;
+  };
+  parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+    ScratchBuffer<T> buf(src.scratchElems());
+    bool fresh = true;
+    RowWArgs<T> a;
+    a.gend = dout + p.N * p.OC * P;
+    a.gld = P;
+    a.OH = p.OH;
+    a.OW = p.OW;
+    a.xrow = p.strideH * Wp;
+    for (int64_t c = c0; c < c1; c++)
+      for (int64_t n = p.N * c / chunks; n < p.N * (c + 1) / chunks; n++) {
+        const T* img = src.image(n, buf.get(), fresh);
+        for (int64_t ti = 0; ti < tiles; ti++) {
+          int64_t g, o0, mr, k0, kt;
+          tile(ti, g, o0, mr, k0, kt);
+          a.x = img + g * Cg * plane;
+          a.toff = toff.get() + k0;
+          a.g = dout + (n * p.OC + g * OCg + o0) * P;
+          a.acc = acc.get() + c * accElems + ti * tileElems;
+          ks.roww[mr][kt](a);
+        }
+      }
+  });
+  for (int64_t c = 1; c < chunks; c++) {
+    const T* s = acc.get() + c * accElems;
+    for (int64_t i = 0; i < accElems; i++) acc.get()[i] += s[i];
+  }
+  for (int64_t ti = 0; ti < tiles; ti++) {
+    int64_t g, o0, mr, k0, kt;
+    tile(ti, g, o0, mr, k0, kt);
+    const T* at = acc.get() + ti * tileElems;
+    for (int64_t m = 0; m < mr; m++)
+      for (int64_t t = 0; t < kt; t++) {
+        const T* lanes = at + (m * kt + t) * vw;
+        T sum = T(0);
+        for (int l = 0; l < vw; l++) sum += lanes[l];
+        dweight[(g * OCg + o0 + m) * K + k0 + t] = sum;
+      }
+  }
+}
+
 template <typename T>
 void forward_direct(const DirectKernels<T>& ks, T* out, const T* inp, const T* weight, const T* bias,
                     const Conv2dParams& p) {
@@ -1198,6 +1505,7 @@ template <typename T>
 void conv2d_forward_cpu(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
   if (p.N == 0) return;
   const DirectKernels<T>* ks = direct_kernels<T>();
+  if (ks && rows_fit(p, ks->vw)) return forward_rows(*ks, out, inp, weight, bias, p);
   if (ks && p.strideW == 1 && worth_vectors(p.OC / p.groups, ks->vw)) return forward_direct(*ks, out, inp, weight, bias, p);
   conv2d_forward_im2col(out, inp, weight, bias, p);
 }
@@ -1214,6 +1522,7 @@ void conv2d_backward_input_cpu(T* dinp, const T* dout, const T* weight, const Co
 template <typename T>
 void conv2d_backward_weight_cpu(T* dweight, const T* dout, const T* inp, const Conv2dParams& p) {
   const DirectKernels<T>* ks = direct_kernels<T>();
+  if (ks && p.N > 0 && rows_fit(p, ks->vw)) return backward_weight_rows(*ks, dweight, dout, inp, p);
   if (ks && p.N > 0 && p.strideW == 1 && worth_vectors(p.OC / p.groups, ks->vw))
     return backward_weight_direct(*ks, dweight, dout, inp, p);
   conv2d_backward_weight_im2col(dweight, dout, inp, p);

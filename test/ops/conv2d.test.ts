@@ -102,6 +102,14 @@ const edgeCases: Case[] = [
   { name: 'the standard model conv1 (1 -> 32, 28x28)', x: [4, 1, 28, 28], w: [32, 1, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
   { name: 'the standard model conv2 (32 -> 64, 14x14)', x: [4, 32, 14, 14], w: [64, 32, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
   { name: 'the classic model convs (1 -> 10, 10 -> 20, no padding)', x: [6, 10, 13, 13], w: [20, 10, 3, 3], bias: true, opts: {}, ref: {} },
+  // Pixel-vector tiles: <= 16 taps per output and output channels that do not fill vectors.
+  { name: 'pixels: the classic model first layer (1 -> 10, 28x28)', x: [4, 1, 28, 28], w: [10, 1, 3, 3], bias: true, opts: {}, ref: {} },
+  { name: 'pixels: rows of 40 (two runs), 26 channels (three groups)', x: [2, 1, 9, 40], w: [26, 1, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
+  { name: 'pixels: rows of exactly 16, 12 taps', x: [3, 2, 7, 18], w: [5, 2, 2, 3], bias: true, opts: { padding: [0, 0] }, ref: {} },
+  { name: 'pixels: rows of 17', x: [2, 1, 8, 19], w: [13, 1, 3, 3], bias: false, opts: {}, ref: {} },
+  { name: "pixels: 16 taps (4x4 'same')", x: [2, 1, 9, 9], w: [6, 1, 4, 4], bias: true, opts: { padding: 'same' }, ref: { padding: [1, 1], outSize: [9, 9] } },
+  { name: 'pixels: row stride 2 and column dilation 2', x: [3, 1, 11, 12], w: [7, 1, 3, 3], bias: true, opts: { stride: [2, 1], dilation: [1, 2] }, ref: { stride: [2, 1], dilation: [1, 2] } },
+  { name: 'pixels: groups 2 of 1 -> 3 channels', x: [2, 2, 8, 8], w: [6, 1, 3, 3], bias: true, opts: { groups: 2, padding: 1 }, ref: { groups: 2, padding: [1, 1] } },
   // Winograd F(2x2, 3x3): 3x3, stride 1, >= 32 channels summed into >= 16, >= 2 images.
   { name: 'Winograd: odd output 13x11, no padding, no bias', x: [3, 32, 15, 13], w: [32, 32, 3, 3], bias: false, opts: {}, ref: {} },
   { name: 'Winograd: padding 2 (output larger than the input)', x: [2, 32, 6, 7], w: [32, 32, 3, 3], bias: true, opts: { padding: 2 }, ref: { padding: [2, 2] } },
@@ -148,12 +156,15 @@ describe('conv2d kernel variants', () => {
   // Each variant is chosen once per process, so each runs in a child process that calls the
   // binding on seeded data and returns its inputs and results for the reference to check here.
   // Shapes reach partial tiles of every variant's width (AVX2 6 pixels x 16 channels, baseline
-  // 4 x 8), groups, dilation, a row stride, float64 and Winograd (the last two).
+  // 4 x 8), groups, dilation, a row stride, float64, the pixel-vector tiles and Winograd.
   const shapes: { x: number[]; w: number[]; geo: RefConvGeometry; dt: number }[] = [
     { x: [3, 8, 9, 10], w: [12, 8, 3, 3], geo: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 }, dt: 0 },
     { x: [2, 6, 7, 13], w: [10, 3, 3, 2], geo: { stride: [1, 1], padding: [1, 1], dilation: [1, 2], groups: 2 }, dt: 0 },
     { x: [1, 5, 8, 7], w: [7, 5, 1, 3], geo: { stride: [2, 1], padding: [0, 1], dilation: [1, 1], groups: 1 }, dt: 0 },
     { x: [2, 4, 6, 9], w: [6, 4, 3, 3], geo: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 }, dt: 1 },
+    // pixel-vector tiles, float32 and float64
+    { x: [2, 1, 9, 21], w: [10, 1, 3, 3], geo: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 }, dt: 0 },
+    { x: [3, 2, 6, 11], w: [5, 2, 2, 3], geo: { stride: [1, 1], padding: [1, 0], dilation: [1, 1], groups: 1 }, dt: 1 },
     // Winograd forward and input gradient, float32 and float64
     { x: [2, 32, 9, 7], w: [32, 32, 3, 3], geo: { stride: [1, 1], padding: [1, 0], dilation: [1, 1], groups: 1 }, dt: 0 },
     { x: [3, 32, 6, 5], w: [34, 32, 3, 3], geo: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 }, dt: 1 },
