@@ -617,17 +617,24 @@ struct RowArgs {
 template <typename T, int VW, int MR, int NV>
 TENSILE_AI void row_tile(const RowArgs<T>& a) {
   typedef typename Vec<T, VW>::type V;
-  V acc[MR][NV];
+  // With few accumulators (one channel: the input gradient of a first layer) every FMA would wait
+  // for the last; U interleaved copies over k keep 8 or more chains in flight.
+  constexpr int U = MR * NV >= 8 ? 1 : MR * NV >= 4 ? 2 : 4;
+  V acc[U][MR][NV];
 #pragma GCC unroll 16
   for (int m = 0; m < MR; m++) {
     const V init = a.bias ? a.bias[m] - V{} : V{};
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) acc[m][v] = init;
+    for (int v = 0; v < NV; v++) {
+      acc[0][m][v] = init;
+#pragma GCC unroll 4
+      for (int u = 1; u < U; u++) acc[u][m][v] = V{};
+    }
   }
   const T* __restrict x = a.x;
   const int64_t* __restrict koff = a.koff;
   const T* __restrict w = a.w;
-  for (int64_t k = 0; k < a.K; k++) {
+  auto step = [&](int u, int64_t k) __attribute__((always_inline)) {
     V xv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) vload(xv[v], x + koff[k] + v * VW);
@@ -635,16 +642,27 @@ TENSILE_AI void row_tile(const RowArgs<T>& a) {
     for (int m = 0; m < MR; m++) {
       const V wv = w[k * MR + m] - V{};
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; v++) acc[m][v] += wv * xv[v];
+      for (int v = 0; v < NV; v++) acc[u][m][v] += wv * xv[v];
     }
-  }
+  };
+  int64_t k = 0;
+  for (; k + U <= a.K; k += U)
+#pragma GCC unroll 4
+    for (int u = 0; u < U; u++) step(u, k + u);
+  for (; k < a.K; k++) step(0, k);
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++)
+#pragma GCC unroll 4
+      for (int u = 1; u < U; u++) acc[0][m][v] += acc[u][m][v];
   // Through a buffer: stores that depend on n, next to 2 * MR live accumulators, made GCC spill
   // the accumulators inside the loop above.
   T tile[MR][NV * VW < 16 ? 16 : NV * VW];  // copy_short reads chunks of up to 8
 #pragma GCC unroll 16
   for (int m = 0; m < MR; m++)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) std::memcpy(&tile[m][v * VW], &acc[m][v], sizeof(V));
+    for (int v = 0; v < NV; v++) std::memcpy(&tile[m][v * VW], &acc[0][m][v], sizeof(V));
   for (int m = 0; m < MR; m++) copy_short(a.out + m * a.ldo, tile[m], a.n);
 }
 
@@ -1137,32 +1155,48 @@ inline bool rows_fit(const Conv2dParams& p, int vw) {
 // Group i of n near-equal groups of `total`: [total * i / n, total * (i + 1) / n).
 inline int64_t split_at(int64_t total, int64_t n, int64_t i) { return total * i / n; }
 
-template <typename T>
-void forward_rows(const DirectKernels<T>& ks, T* out, const T* inp, const T* weight, const T* bias,
-                  const Conv2dParams& p) {
-  const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, K = Cg * p.KH * p.KW;
+// Fraction of vector lanes that hold data when x values are cut into vectors of vw (pixels of
+// a row are first cut into runs of at most kMaxRowNV vectors, as run_rows does).
+inline double lane_fill(int64_t x, int64_t vw) { return double(x) / double((x + vw - 1) / vw * vw); }
+inline double row_fill(int64_t width, int64_t vw) {
+  const int64_t span = kMaxRowNV * vw, nch = (width + span - 1) / span;
+  int64_t lanes = 0;
+  for (int64_t c = 0; c < nch; c++) lanes += (split_at(width, nch, c + 1) - split_at(width, nch, c) + vw - 1) / vw * vw;
+  return double(width) / double(lanes);
+}
+// With many taps the two tiles are the same product with the roles of pixels and channels
+// swapped, and the store's transpose is noise: the one whose vectors are fuller wins.
+inline bool rows_fuller(int64_t width, int64_t channels, int vw) {
+  return row_fill(width, vw) > lane_fill(channels, vw) + 0.1;
+}
+
+// out (N, G * Og, Ho, Wo) = the pixel-vector tile over every image, group, channel group of at most
+// rowmr, output row and run of at most kMaxRowNV vectors. Source channels per group Cg; taps
+// (c, kh, kw) at c * plane + kh * dH * Wp + kw * dW from a row's first pixel, whose source row is
+// oh * sH; wgt(g, o, k) the weight of output channel o and tap k; bias (G * Og) or null.
+template <typename T, typename F>
+void run_rows(const DirectKernels<T>& ks, T* out, const PaddedSource<T>& src, int64_t N, int64_t G, int64_t Cg,
+              int64_t Og, int64_t Ho, int64_t Wo, int64_t sH, int64_t KH, int64_t KW, int64_t dH, int64_t dW, F wgt,
+              const T* bias) {
   const int vw = ks.vw;
-  const int64_t span = kMaxRowNV * vw;
-  const PaddedSource<T> src(inp, p.C, p.H, p.W, p.padH, p.padW, (p.OH - 1) * p.strideH + (p.KH - 1) * p.dilH + 1,
-                            p.OW + (p.KW - 1) * p.dilW, true, span);
-  const int64_t plane = src.plane(), Wp = src.Wp;
+  const int64_t K = Cg * KH * KW, span = kMaxRowNV * vw, plane = src.plane(), Wp = src.Wp;
   ScratchBuffer<int64_t> koff{size_t(K)};
   for (int64_t c = 0; c < Cg; c++)
-    for (int64_t kh = 0; kh < p.KH; kh++)
-      for (int64_t kw = 0; kw < p.KW; kw++) koff.get()[(c * p.KH + kh) * p.KW + kw] = c * plane + kh * p.dilH * Wp + kw * p.dilW;
+    for (int64_t kh = 0; kh < KH; kh++)
+      for (int64_t kw = 0; kw < KW; kw++) koff.get()[(c * KH + kh) * KW + kw] = c * plane + kh * dH * Wp + kw * dW;
   // Channel groups of at most rowmr, each packed (K, mr) at its first channel's offset.
-  const int64_t ngr = (OCg + ks.rowmr - 1) / ks.rowmr;
-  ScratchBuffer<T> wp(size_t(p.OC * K));
+  const int64_t ngr = (Og + ks.rowmr - 1) / ks.rowmr;
+  ScratchBuffer<T> wp(size_t(G * Og * K));
   for (int64_t g = 0; g < G; g++)
     for (int64_t gi = 0; gi < ngr; gi++) {
-      const int64_t o0 = split_at(OCg, ngr, gi), mr = split_at(OCg, ngr, gi + 1) - o0;
-      T* dst = wp.get() + (g * OCg + o0) * K;
+      const int64_t o0 = split_at(Og, ngr, gi), mr = split_at(Og, ngr, gi + 1) - o0;
+      T* dst = wp.get() + (g * Og + o0) * K;
       for (int64_t k = 0; k < K; k++)
-        for (int64_t m = 0; m < mr; m++) dst[k * mr + m] = weight[(g * OCg + o0 + m) * K + k];
+        for (int64_t m = 0; m < mr; m++) dst[k * mr + m] = wgt(g, o0 + m, k);
     }
-  const int64_t nch = (p.OW + span - 1) / span;
-  const int64_t perImage = G * ngr * p.OH * nch, total = p.N * perImage;
-  const int64_t rowMacs = std::max<int64_t>(1, K * p.OW / nch * OCg / ngr);
+  const int64_t nch = (Wo + span - 1) / span;
+  const int64_t perImage = G * ngr * Ho * nch, total = N * perImage;
+  const int64_t rowMacs = std::max<int64_t>(1, K * Wo / nch * Og / ngr);
   const int64_t grain = total * rowMacs < kDirectParallelMacs ? total : std::max<int64_t>(1, 4096 / rowMacs);
   parallel_for(total, grain, [&](int64_t t0, int64_t t1) {
     ScratchBuffer<T> buf(src.scratchElems());
@@ -1172,7 +1206,7 @@ void forward_rows(const DirectKernels<T>& ks, T* out, const T* inp, const T* wei
     RowArgs<T> a;
     a.K = K;
     a.koff = koff.get();
-    a.ldo = p.OH * p.OW;
+    a.ldo = Ho * Wo;
     for (int64_t t = t0; t < t1; t++) {
       const int64_t n = t / perImage;
       int64_t r = t % perImage;
@@ -1182,19 +1216,44 @@ void forward_rows(const DirectKernels<T>& ks, T* out, const T* inp, const T* wei
       }
       const int64_t ch = r % nch;
       r /= nch;
-      const int64_t oh = r % p.OH;
-      r /= p.OH;
+      const int64_t oh = r % Ho;
+      r /= Ho;
       const int64_t gi = r % ngr, g = r / ngr;
-      const int64_t o0 = split_at(OCg, ngr, gi), mr = split_at(OCg, ngr, gi + 1) - o0;
-      const int64_t ow0 = split_at(p.OW, nch, ch), len = split_at(p.OW, nch, ch + 1) - ow0;
-      a.x = img + g * Cg * plane + oh * p.strideH * Wp + ow0;
-      a.w = wp.get() + (g * OCg + o0) * K;
-      a.bias = bias ? bias + g * OCg + o0 : nullptr;
-      a.out = out + ((n * p.OC + g * OCg + o0) * p.OH + oh) * p.OW + ow0;
+      const int64_t o0 = split_at(Og, ngr, gi), mr = split_at(Og, ngr, gi + 1) - o0;
+      const int64_t ow0 = split_at(Wo, nch, ch), len = split_at(Wo, nch, ch + 1) - ow0;
+      a.x = img + g * Cg * plane + oh * sH * Wp + ow0;
+      a.w = wp.get() + (g * Og + o0) * K;
+      a.bias = bias ? bias + g * Og + o0 : nullptr;
+      a.out = out + ((n * G * Og + g * Og + o0) * Ho + oh) * Wo + ow0;
       a.n = len;
       ks.row[(len + vw - 1) / vw][mr](a);
     }
   });
+}
+
+template <typename T>
+void forward_rows(const DirectKernels<T>& ks, T* out, const T* inp, const T* weight, const T* bias,
+                  const Conv2dParams& p) {
+  const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, K = Cg * p.KH * p.KW;
+  const PaddedSource<T> src(inp, p.C, p.H, p.W, p.padH, p.padW, (p.OH - 1) * p.strideH + (p.KH - 1) * p.dilH + 1,
+                            p.OW + (p.KW - 1) * p.dilW, true, kMaxRowNV * ks.vw);
+  run_rows(ks, out, src, p.N, G, Cg, OCg, p.OH, p.OW, p.strideH, p.KH, p.KW, p.dilH, p.dilW,
+           [&](int64_t g, int64_t o, int64_t k) { return weight[(g * OCg + o) * K + k]; }, bias);
+}
+
+// Stride 1, as backward_input_direct: dout padded by (K - 1) * dil - pad, taps flipped.
+template <typename T>
+void backward_input_rows(const DirectKernels<T>& ks, T* dinp, const T* dout, const T* weight, const Conv2dParams& p) {
+  const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, KK = p.KH * p.KW;
+  const int64_t spanH = (p.KH - 1) * p.dilH, spanW = (p.KW - 1) * p.dilW;
+  const PaddedSource<T> src(dout, p.OC, p.OH, p.OW, spanH - p.padH, spanW - p.padW, p.H + spanH, p.W + spanW, true,
+                            kMaxRowNV * ks.vw);
+  run_rows(ks, dinp, src, p.N, G, OCg, Cg, p.H, p.W, 1, p.KH, p.KW, p.dilH, p.dilW,
+           [&](int64_t g, int64_t c, int64_t k) {
+             const int64_t oc = k / KK, t = KK - 1 - k % KK;  // flipped tap
+             return weight[((g * OCg + oc) * Cg + c) * KK + t];
+           },
+           (const T*)nullptr);
 }
 
 // dweight by lane-wise sums over pixels (the pixel-vector weight tile), channels in groups of at
@@ -1505,7 +1564,8 @@ template <typename T>
 void conv2d_forward_cpu(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
   if (p.N == 0) return;
   const DirectKernels<T>* ks = direct_kernels<T>();
-  if (ks && rows_fit(p, ks->vw)) return forward_rows(*ks, out, inp, weight, bias, p);
+  if (ks && (rows_fit(p, ks->vw) || (p.strideW == 1 && rows_fuller(p.OW, p.OC / p.groups, ks->vw))))
+    return forward_rows(*ks, out, inp, weight, bias, p);
   if (ks && p.strideW == 1 && worth_vectors(p.OC / p.groups, ks->vw)) return forward_direct(*ks, out, inp, weight, bias, p);
   conv2d_forward_im2col(out, inp, weight, bias, p);
 }
@@ -1514,8 +1574,13 @@ template <typename T>
 void conv2d_backward_input_cpu(T* dinp, const T* dout, const T* weight, const Conv2dParams& p) {
   if (p.N == 0) return;
   const DirectKernels<T>* ks = direct_kernels<T>();
-  if (ks && p.strideH == 1 && p.strideW == 1 && worth_vectors(p.C / p.groups, ks->vw))
-    return backward_input_direct(*ks, dinp, dout, weight, p);
+  const bool unit = p.strideH == 1 && p.strideW == 1;
+  // Not for one or two input channels: a pixel tile of so few rows loads two vectors per FMA pair
+  // and stays behind im2col + GEMM (a first layer's input gradient, rarely wanted anyway).
+  if (ks && unit && p.C / p.groups >= 4 && rows_fuller(p.W, p.C / p.groups, ks->vw) &&
+      !winograd_fits(p, p.OC / p.groups, p.C / p.groups))
+    return backward_input_rows(*ks, dinp, dout, weight, p);
+  if (ks && unit && worth_vectors(p.C / p.groups, ks->vw)) return backward_input_direct(*ks, dinp, dout, weight, p);
   conv2d_backward_input_im2col(dinp, dout, weight, p);
 }
 
