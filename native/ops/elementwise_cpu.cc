@@ -84,42 +84,91 @@ void binary_row(BinaryOp op, T* out, const T* a, int64_t sa, const T* b, int64_t
   }
 }
 
-// Merges adjacent dims that are contiguous with each other in every operand, so that most
-// broadcasts collapse to one or two dims.
-void collapse_dims(std::vector<int64_t>& shape, std::vector<std::vector<int64_t>*> strides) {
-  if (shape.empty()) {
-    shape.push_back(1);
-    for (auto* s : strides) s->push_back(0);
-    return;
-  }
-  std::vector<int64_t> ns{shape[0]};
-  std::vector<std::vector<int64_t>> nst;
-  for (auto* s : strides) nst.push_back({(*s)[0]});
-  for (size_t d = 1; d < shape.size(); d++) {
-    bool merge = true;
-    for (size_t k = 0; k < strides.size(); k++)
-      if (nst[k].back() != (*strides[k])[d] * shape[d]) merge = false;
-    if (merge) {
-      ns.back() *= shape[d];
-      for (size_t k = 0; k < strides.size(); k++) nst[k].back() = (*strides[k])[d];
-    } else {
-      ns.push_back(shape[d]);
-      for (size_t k = 0; k < strides.size(); k++) nst[k].push_back((*strides[k])[d]);
+// The loop nest of an element-wise op over K operands: the shape with adjacent dims merged where
+// they are contiguous with each other in every operand (so most broadcasts collapse to one or two
+// dims), and each operand's strides. Kept on the stack up to kInline dims: these ops are mostly
+// tiny, and the heap allocations of a vector-based version cost more than the arithmetic.
+template <int K>
+class Nest {
+ public:
+  // shape and K stride vectors of its rank (nullptr: the contiguous strides of shape); a rank-0
+  // shape is one element.
+  Nest(const std::vector<int64_t>& shape, const std::vector<int64_t>* const (&strides)[K]) {
+    const size_t rank = shape.size();
+    cap_ = std::max<size_t>(rank, 1);
+    if (cap_ > kInline) {
+      heap_.resize((K + 1) * cap_);
+      p_ = heap_.data();
+    }
+    if (rank == 0) {
+      p_[0] = 1;
+      for (int k = 0; k < K; k++) st(k)[0] = 0;
+      ndim_ = 1;
+      return;
+    }
+    for (size_t d = 0; d < rank; d++) p_[d] = shape[d];
+    for (int k = 0; k < K; k++) {
+      int64_t* s = st(k);
+      if (strides[k]) {
+        for (size_t d = 0; d < rank; d++) s[d] = (*strides[k])[d];
+      } else {
+        int64_t step = 1;
+        for (size_t d = rank; d-- > 0;) {
+          s[d] = step;
+          step *= shape[d];
+        }
+      }
+    }
+    // Merge in place: the write position never passes the read position.
+    ndim_ = 1;
+    for (size_t d = 1; d < rank; d++) {
+      bool merge = true;
+      for (int k = 0; k < K; k++)
+        if (st(k)[ndim_ - 1] != st(k)[d] * p_[d]) merge = false;
+      if (merge) {
+        p_[ndim_ - 1] *= p_[d];
+        for (int k = 0; k < K; k++) st(k)[ndim_ - 1] = st(k)[d];
+      } else {
+        p_[ndim_] = p_[d];
+        for (int k = 0; k < K; k++) st(k)[ndim_] = st(k)[d];
+        ndim_++;
+      }
     }
   }
-  shape = ns;
-  for (size_t k = 0; k < strides.size(); k++) *strides[k] = nst[k];
-}
+  Nest(const Nest&) = delete;
+  Nest& operator=(const Nest&) = delete;
 
-// Offset of the first element of row `row` (all dims but the last) for each stride vector.
-inline int64_t row_offset(int64_t row, const std::vector<int64_t>& shape, const std::vector<int64_t>& st) {
-  int64_t off = 0;
-  for (int64_t d = int64_t(shape.size()) - 2; d >= 0; d--) {
-    off += (row % shape[d]) * st[d];
-    row /= shape[d];
+  // Length of the innermost dim, and the number of such rows.
+  int64_t inner() const { return p_[ndim_ - 1]; }
+  int64_t rows() const {
+    int64_t r = 1;
+    for (int d = 0; d + 1 < ndim_; d++) r *= p_[d];
+    return r;
   }
-  return off;
-}
+  // Operand k's stride along the innermost dim.
+  int64_t inner_stride(int k) const { return st(k)[ndim_ - 1]; }
+  // Offset of the first element of row `row` (all dims but the last) in operand k.
+  int64_t row_offset(int64_t row, int k) const {
+    const int64_t* s = st(k);
+    int64_t off = 0;
+    for (int d = ndim_ - 2; d >= 0; d--) {
+      off += (row % p_[d]) * s[d];
+      row /= p_[d];
+    }
+    return off;
+  }
+
+ private:
+  static constexpr size_t kInline = 8;
+  int64_t* st(int k) { return p_ + (k + 1) * cap_; }
+  const int64_t* st(int k) const { return p_ + (k + 1) * cap_; }
+
+  int64_t inline_[(K + 1) * kInline];
+  std::vector<int64_t> heap_;
+  int64_t* p_ = inline_;
+  size_t cap_ = 0;
+  int ndim_ = 0;
+};
 
 }  // namespace
 
@@ -138,45 +187,34 @@ void unary_cpu(UnaryOp op, T* out, const T* x, int64_t n, double scalar) {
 
 template <typename T>
 void binary_cpu(BinaryOp op, T* out, const T* a, const std::vector<int64_t>& a_strides, const T* b,
-                const std::vector<int64_t>& b_strides, const std::vector<int64_t>& shape_in) {
-  std::vector<int64_t> shape = shape_in, sa = a_strides, sb = b_strides;
-  collapse_dims(shape, {&sa, &sb});
-  int64_t inner = shape.back();
-  int64_t rows = 1;
-  for (size_t d = 0; d + 1 < shape.size(); d++) rows *= shape[d];
-  int64_t ia = sa.back(), ib = sb.back();
-  int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1));
-  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+                const std::vector<int64_t>& b_strides, const std::vector<int64_t>& shape) {
+  const Nest<2> nest(shape, {&a_strides, &b_strides});
+  const int64_t inner = nest.inner(), ia = nest.inner_stride(0), ib = nest.inner_stride(1);
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1));
+  parallel_for(nest.rows(), grain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
-      binary_row(op, out + r * inner, a + row_offset(r, shape, sa), ia, b + row_offset(r, shape, sb), ib, inner);
+      binary_row(op, out + r * inner, a + nest.row_offset(r, 0), ia, b + nest.row_offset(r, 1), ib, inner);
     }
   });
 }
 
 void copy_strided_cpu(void* out, const std::vector<int64_t>& out_strides_in, const void* x, size_t itemsize,
-                      const std::vector<int64_t>& shape_in, const std::vector<int64_t>& strides_in) {
-  std::vector<int64_t> shape = shape_in, st = strides_in, out_st = out_strides_in;
+                      const std::vector<int64_t>& shape, const std::vector<int64_t>& strides) {
   int64_t acc = 1;
-  if (out_st.empty()) {
-    out_st.resize(shape.size());
-    for (int64_t d = int64_t(shape.size()) - 1; d >= 0; d--) {
-      out_st[d] = acc;
-      acc *= shape[d];
-    }
-  } else {
-    for (int64_t d : shape) acc *= d;
-  }
+  for (int64_t d : shape) acc *= d;
   if (acc == 0) return;
-  collapse_dims(shape, {&st, &out_st});
-  int64_t inner = shape.back(), rows = acc / inner, is = st.back(), os = out_st.back();
+  // A contiguous output unless strides are given.
+  const std::vector<int64_t>* out_strides = out_strides_in.empty() ? nullptr : &out_strides_in;
+  const Nest<2> nest(shape, {&strides, out_strides});
+  const int64_t inner = nest.inner(), rows = acc / inner, is = nest.inner_stride(0), os = nest.inner_stride(1);
   auto* o = static_cast<char*>(out);
   auto* src = static_cast<const char*>(x);
   const int64_t isz = int64_t(itemsize);
   int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1));
   parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
-      char* dst = o + row_offset(r, shape, out_st) * isz;
-      const char* s = src + row_offset(r, shape, st) * isz;
+      char* dst = o + nest.row_offset(r, 1) * isz;
+      const char* s = src + nest.row_offset(r, 0) * isz;
       if (is == 1 && os == 1) {
         std::memcpy(dst, s, size_t(inner) * itemsize);
       } else if (itemsize == 4) {
@@ -191,21 +229,17 @@ void copy_strided_cpu(void* out, const std::vector<int64_t>& out_strides_in, con
 }
 
 template <typename T>
-void where_cpu(T* out, const uint8_t* cond, const std::vector<int64_t>& c_strides_in, const T* a,
-               const std::vector<int64_t>& a_strides_in, const T* b, const std::vector<int64_t>& b_strides_in,
-               const std::vector<int64_t>& shape_in) {
-  std::vector<int64_t> shape = shape_in, sc = c_strides_in, sa = a_strides_in, sb = b_strides_in;
-  collapse_dims(shape, {&sc, &sa, &sb});
-  int64_t inner = shape.back();
-  int64_t rows = 1;
-  for (size_t d = 0; d + 1 < shape.size(); d++) rows *= shape[d];
-  int64_t ic = sc.back(), ia = sa.back(), ib = sb.back();
-  int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1));
-  parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+void where_cpu(T* out, const uint8_t* cond, const std::vector<int64_t>& c_strides, const T* a,
+               const std::vector<int64_t>& a_strides, const T* b, const std::vector<int64_t>& b_strides,
+               const std::vector<int64_t>& shape) {
+  const Nest<3> nest(shape, {&c_strides, &a_strides, &b_strides});
+  const int64_t inner = nest.inner(), ic = nest.inner_stride(0), ia = nest.inner_stride(1), ib = nest.inner_stride(2);
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1));
+  parallel_for(nest.rows(), grain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++) {
-      const uint8_t* c = cond + row_offset(r, shape, sc);
-      const T* pa = a + row_offset(r, shape, sa);
-      const T* pb = b + row_offset(r, shape, sb);
+      const uint8_t* c = cond + nest.row_offset(r, 0);
+      const T* pa = a + nest.row_offset(r, 1);
+      const T* pb = b + nest.row_offset(r, 2);
       T* o = out + r * inner;
       for (int64_t i = 0; i < inner; i++) o[i] = c[i * ic] ? pa[i * ia] : pb[i * ib];
     }
