@@ -3,6 +3,7 @@
 // storages large enough for (P, H, W) and (P, OH, OW), and max-pool indices inside their plane.
 #include "../ops/pool2d.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "registry.h"
@@ -68,9 +69,18 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   Planes g = planes_arg(info, 6, op);
   const int64_t* idx = checked_ptr<int64_t>(info, 4, g.out, op, "indices");
   const int64_t plane = g.H * g.W;
-  for (int64_t k = 0; k < g.out; k++)
-    TENSILE_CHECK(idx[k] >= -1 && idx[k] < plane, IndexError, op, ": index ", idx[k], " at position ", k, " is out of range for a plane of ", g.H,
-                  "x", g.W);
+  // One branch-free pass (it vectorises) for the common case; the first bad index is looked up
+  // only to name it.
+  int64_t lo = 0, hi = -1;
+  for (int64_t k = 0; k < g.out; k++) {
+    lo = std::min(lo, idx[k]);
+    hi = std::max(hi, idx[k]);
+  }
+  if (lo < -1 || hi >= plane) {
+    for (int64_t k = 0; k < g.out; k++)
+      TENSILE_CHECK(idx[k] >= -1 && idx[k] < plane, IndexError, op, ": index ", idx[k], " at position ", k, " is out of range for a plane of ",
+                    g.H, "x", g.W);
+  }
   dispatch_floating(dtype_arg(info, 11), op, [&](auto t) {
     using T = decltype(t);
     max_pool2d_backward_cpu<T>(checked_ptr<T>(info, 0, g.in, op, "grad_input"), checked_ptr<T>(info, 2, g.out, op, "grad_output"), idx, g.P,

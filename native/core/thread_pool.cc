@@ -1,5 +1,7 @@
-// Static partition into at most num_threads chunks: on the 2-4 core machines this targets, work
-// stealing buys nothing and costs latency on the small ops that dominate the classic model.
+// Static partition into at most num_threads chunks: on the 2-4 core machines this targets, finer
+// work stealing buys nothing and costs latency on the small ops that dominate the classic model.
+// Which thread runs a chunk is not fixed, though: the caller and the workers claim chunks, so a
+// worker that is asleep or descheduled (another process on its core) delays nothing.
 #include "thread_pool.h"
 
 #include <sched.h>
@@ -92,25 +94,28 @@ class Pool {
     if (chunks <= 1 || t_in_pool_task) return fn(ctx, 0, n);
     std::unique_lock<std::mutex> run(run_mu_, std::try_to_lock);
     if (!run.owns_lock()) return fn(ctx, 0, n);
-    const int workers = int(workers_.size());
-    chunks = std::min<int64_t>(chunks, int64_t(workers) + 1);
+    chunks = std::min<int64_t>(chunks, int64_t(workers_.size()) + 1);
     if (chunks <= 1) return fn(ctx, 0, n);
     fn_ = fn;
     ctx_ = ctx;
     n_ = n;
     chunks_ = chunks;
-    // Every worker acknowledges every job, even one with no chunk for it, so that no worker can
-    // still be reading this job's fields when the next job overwrites them.
-    pending_.store(workers, std::memory_order_relaxed);
+    remaining_.store(int(chunks), std::memory_order_relaxed);
     {
-      std::lock_guard<std::mutex> lock(mu_);  // a worker about to sleep cannot miss the bump
-      generation_.fetch_add(1, std::memory_order_release);
+      std::lock_guard<std::mutex> lock(mu_);  // a worker about to sleep cannot miss the new job
+      job_++;
+      // chunk 0 is the caller's: the next chunk to claim is 1
+      claim_.store(pack(job_, chunks, 1), std::memory_order_release);
     }
     cv_.notify_all();
     run_chunk(0);
-    if (!spin_until([&] { return pending_.load(std::memory_order_acquire) == 0; }, kCallerSpin)) {
+    finish_chunk();
+    // Chunks no worker has claimed yet (one asleep or descheduled) are the caller's too, so it
+    // never waits for a thread that has not started.
+    claim_chunks(job_);
+    if (!spin_until([&] { return remaining_.load(std::memory_order_acquire) == 0; }, kCallerSpin)) {
       std::unique_lock<std::mutex> lock(mu_);
-      done_cv_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+      done_cv_.wait(lock, [&] { return remaining_.load(std::memory_order_acquire) == 0; });
     }
     fn_ = nullptr;
     if (error_) {
@@ -121,6 +126,35 @@ class Pool {
   }
 
  private:
+  // claim_ holds the job number (high 32 bits), its chunk count and the next unclaimed chunk (16
+  // bits each), so that claiming a chunk and checking that it belongs to the current job is one
+  // compare-and-swap: a late worker can never claim a chunk of a job that has moved on.
+  static uint64_t pack(uint64_t job, int64_t chunks, int64_t next) {
+    return (job << 32) | (uint64_t(chunks) << 16) | uint64_t(next);
+  }
+
+  // Runs chunks of job `job` while any is left unclaimed.
+  void claim_chunks(uint64_t job) {
+    uint64_t c = claim_.load(std::memory_order_acquire);
+    for (;;) {
+      if ((c >> 32) != (job & 0xffffffffu)) return;
+      const uint64_t next = c & 0xffff, chunks = (c >> 16) & 0xffff;
+      if (next >= chunks) return;
+      if (claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        run_chunk(int64_t(next));
+        finish_chunk();
+        c = claim_.load(std::memory_order_acquire);
+      }
+    }
+  }
+
+  void finish_chunk() {
+    if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lock(mu_);  // the caller may be between its check and its wait
+      done_cv_.notify_one();
+    }
+  }
+
   void run_chunk(int64_t c) {
     int64_t begin = n_ * c / chunks_, end = n_ * (c + 1) / chunks_;
     bool was = t_in_pool_task;
@@ -134,29 +168,27 @@ class Pool {
     t_in_pool_task = was;
   }
 
-  // `seen` starts at the generation current when the worker was created, so that a worker added by
+  // `seen` starts at the job current when the worker was created, so that a worker added by
   // set_num_threads does not mistake the last finished job for a new one.
-  void worker(int index, uint64_t seen) {
+  void worker(uint64_t seen) {
     for (;;) {
-      auto fresh = [&] { return stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_acquire) != seen; };
+      auto fresh = [&] {
+        return stop_.load(std::memory_order_relaxed) || (claim_.load(std::memory_order_acquire) >> 32) != (seen & 0xffffffffu);
+      };
       if (!spin_until(fresh, kWorkerSpin)) {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, fresh);
       }
       if (stop_.load(std::memory_order_relaxed)) return;
-      seen = generation_.load(std::memory_order_acquire);
-      if (index + 1 < chunks_) run_chunk(index + 1);
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lock(mu_);  // the caller may be between its check and its wait
-        done_cv_.notify_one();
-      }
+      seen = claim_.load(std::memory_order_acquire) >> 32;
+      claim_chunks(seen);
     }
   }
 
   void resize(int n) {
     stop_.store(false);
-    uint64_t gen = generation_.load();
-    for (int i = 0; i + 1 < n; i++) workers_.emplace_back([this, i, gen] { worker(i, gen); });
+    uint64_t job = job_;
+    for (int i = 0; i + 1 < n; i++) workers_.emplace_back([this, job] { worker(job); });
   }
 
   void stop_workers() {
@@ -174,13 +206,14 @@ class Pool {
   std::mutex run_mu_;  // one parallel region at a time
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
-  // The job: written by the caller before it bumps generation_ (release), read by the workers
-  // after they see the bump (acquire).
+  // The job: written by the caller before it publishes claim_ (release), read by a worker only
+  // after it has claimed a chunk of that job (acquire), while the caller waits for that chunk.
   void (*fn_)(void*, int64_t, int64_t) = nullptr;
   void* ctx_ = nullptr;
   int64_t n_ = 0, chunks_ = 0;
-  std::atomic<int> pending_{0};
-  std::atomic<uint64_t> generation_{0};
+  uint64_t job_ = 0;  // the caller's count of jobs (under run_mu_)
+  std::atomic<uint64_t> claim_{0};
+  std::atomic<int> remaining_{0};  // chunks of the current job not finished yet
   std::atomic<bool> stop_{false};
   std::exception_ptr error_;
 };
