@@ -1,6 +1,7 @@
 // Process-wide settings and introspection: threads, allocator statistics, backend availability.
 import { native, CudaProbeResult } from './native';
 import { ValueError } from './errors';
+import { dropSpareStorage, spareStorageBytes } from './tensor';
 
 export function getNumThreads(): number {
   return native.getNumThreads();
@@ -15,10 +16,14 @@ export function setNumThreads(n: number): void {
 export const memory = {
   /** Bytes held by live CPU tensors and bytes reserved by the caching allocator. */
   stats(): { allocated: number; reserved: number } {
-    return native.allocatorStats();
+    const s = native.allocatorStats();
+    // Spare handles (tensor.ts) are cache, not live tensors. The allocator counts size classes,
+    // which are at least the requested bytes, so this never goes below the live tensors' bytes.
+    return { allocated: s.allocated - spareStorageBytes(), reserved: s.reserved };
   },
   /** Returns cached, unused CPU blocks to the system. */
   emptyCache(): void {
+    dropSpareStorage();
     native.emptyCache();
   },
 };

@@ -15,15 +15,46 @@ export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
 // ---------------------------------------------------------------------------------------------
 // storage and memory scopes
 
+// Handles of CPU storages whose tensors were all disposed, by byte size, memory still attached:
+// the next allocation of that size takes one instead of crossing into native code for a new
+// handle (a fresh External with a GC finalizer and external-memory accounting costs about as much
+// as a small op). A training step disposes and reallocates the same sizes every step. Bounded, and
+// emptied by memory.emptyCache(); memory.stats() counts it as cached, not allocated.
+const SPARE_PER_SIZE = 8;
+const SPARE_LIMIT_BYTES = 64 << 20;
+const spare = new Map<number, Handle[]>();
+let spareBytes = 0;
+
+/** Bytes the native caching allocator holds for spare handles: its size classes (mirrors size_class in native/core/allocator.cc). */
+export function spareStorageBytes(): number {
+  let total = 0;
+  for (const [bytes, list] of spare) total += allocatorClassBytes(bytes) * list.length;
+  return total;
+}
+
+function allocatorClassBytes(bytes: number): number {
+  if (bytes <= 4096) return Math.ceil(Math.max(bytes, 1) / 64) * 64;
+  const quarter = 2 ** Math.floor(Math.log2(bytes)) / 4;
+  return Math.ceil(bytes / quarter) * quarter;
+}
+
+/** Frees every spare handle's memory (back to the native caching allocator). */
+export function dropSpareStorage(): void {
+  for (const list of spare.values()) for (const h of list) native.free(h);
+  spare.clear();
+  spareBytes = 0;
+}
+
 /**
  * One native allocation shared by every view of it. `refs` counts live (undisposed) tensors; the
- * native memory goes back to the caching allocator when the last one is disposed, or when the GC
- * collects the handle, whichever comes first.
+ * native memory goes back to the caching allocator when the last one is disposed (by way of the
+ * spare handles above), or when the GC collects the handle, whichever comes first.
  */
 export class Storage {
   refs = 0;
   /** Bumped by every in-place write; autograd checks it to refuse stale saved tensors. */
   version = 0;
+  private released = false;
   constructor(
     readonly handle: Handle,
     readonly bytes: number,
@@ -32,11 +63,28 @@ export class Storage {
 
   static allocate(bytes: number, device: Device): Storage {
     if (device !== 'cpu') throw new DeviceError(`alloc: device '${device}' is not available: ${cudaUnavailableReason()}`);
+    const list = spare.get(bytes);
+    if (list !== undefined && list.length > 0) {
+      spareBytes -= bytes;
+      return new Storage(list.pop()!, bytes, device);
+    }
     return new Storage(native.alloc(bytes, 0), bytes, device);
   }
 
+  /** Drops one tensor's reference; the last one hands the memory back. */
   release(): void {
-    if (--this.refs <= 0) native.free(this.handle);
+    if (--this.refs > 0 || this.released) return;
+    this.released = true;
+    // Every tensor of this storage is disposed, and Tensor.handle refuses disposed tensors, so
+    // nothing can reach the handle through this Storage any more: it can serve a new one.
+    const list = spare.get(this.bytes);
+    if (this.device === 'cpu' && this.bytes > 0 && spareBytes + this.bytes <= SPARE_LIMIT_BYTES && (list === undefined || list.length < SPARE_PER_SIZE)) {
+      if (list === undefined) spare.set(this.bytes, [this.handle]);
+      else list.push(this.handle);
+      spareBytes += this.bytes;
+    } else {
+      native.free(this.handle);
+    }
   }
 }
 
@@ -162,6 +210,8 @@ export class Tensor {
     return this.storage.device;
   }
   get handle(): Handle {
+    // A disposed tensor's handle may already serve another tensor (spare handles, above).
+    if (this.disposed) throw new Error('tensor used after dispose()');
     return this.storage.handle;
   }
   get ndim(): number {

@@ -164,6 +164,21 @@ describe('memory model', () => {
     expect(() => v.sum()).toThrow('dispose');
   });
 
+  test('dispose returns every size to the allocator as memory.stats() reports it', () => {
+    for (const n of [1, 17, 1000, 1025, 5000, 77777]) {
+      const before = tn.memory.stats().allocated;
+      const t = tn.zeros([n]);
+      expect(tn.memory.stats().allocated).toBeGreaterThan(before);
+      t.dispose();
+      expect(tn.memory.stats().allocated).toBe(before);
+      // the next tensor of that size reuses the memory, and a disposed tensor stays unusable
+      const u = tn.ones([n]);
+      expect(u.sum().item()).toBe(n);
+      expect(() => t.sum()).toThrow('dispose');
+      u.dispose();
+    }
+  });
+
   test('tidy disposes everything but its result', () => {
     const inner: tn.Tensor[] = [];
     const kept = tn.tidy(() => {
