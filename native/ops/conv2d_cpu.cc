@@ -1421,7 +1421,7 @@ void backward_weight_winograd(const DirectKernels<T>& ks, T* dweight, const T* d
   const int64_t th = (p.OH + 1) / 2, tw = (p.OW + 1) / 2, tiles = th * tw;
   const int64_t vs = tiles + vw, xis = Cg * vs;
   const int64_t nvec = (OCg + vw - 1) / vw, Opad = nvec * vw, nblk = (nvec + ks.wocb - 1) / ks.wocb;
-  const int64_t nct = (Cg + ks.rt - 1) / ks.rt, CT = (Cg + nct - 1) / nct;  // near-equal channel runs
+  const int64_t nct = (Cg + ks.rt - 1) / ks.rt;  // runs of at most rt channels, near-equal: 32 = 5+5+5+5+6+6
   const int64_t accElems = G * 16 * Cg * Opad;
   const PaddedSource<T> src(inp, p.C, p.H, p.W, p.padH, p.padW, 2 * th + 2, 2 * tw + 2, true, 2 * vw);
   const int64_t plane = src.plane(), Wp = src.Wp;
@@ -1458,8 +1458,8 @@ void backward_weight_winograd(const DirectKernels<T>& ks, T* dweight, const T* d
             for (int64_t blk = 0; blk < nblk; blk++) {
               const int64_t v0 = blk * ks.wocb, nb = std::min<int64_t>(ks.wocb, nvec - v0);
               a.g = Yt.get() + x * tiles * Opad + v0 * vw;
-              for (int64_t cs = 0; cs < Cg; cs += CT) {
-                const int64_t rt = std::min<int64_t>(CT, Cg - cs);
+              for (int64_t ci = 0; ci < nct; ci++) {
+                const int64_t cs = Cg * ci / nct, rt = Cg * (ci + 1) / nct - cs;
                 a.x = V.get() + x * xis;
                 a.toff = toff.get() + cs;
                 a.acc = accg + (x * Cg + cs) * Opad + v0 * vw;
