@@ -106,9 +106,14 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
   step(closure?: () => Tensor | number): Tensor | number | undefined {
     const loss = closure ? enableGrad(closure) : undefined;
     noGrad(() => {
-      this.paramGroups.forEach((group, gi) => {
-        group.params.forEach((p, i) => {
-          if (p.grad === null) return;
+      // Plain loops and no strings unless a check fails: this runs for every parameter every step.
+      const groups = this.paramGroups;
+      for (let gi = 0; gi < groups.length; gi++) {
+        const group = groups[gi];
+        const params = group.params;
+        for (let i = 0; i < params.length; i++) {
+          const p = params[i];
+          if (p.grad === null) continue;
           const grad = this.checkGrad(p, p.grad, gi, i);
           let st = this.state.get(p);
           if (!st) {
@@ -118,19 +123,20 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
           this.updateParam(p, grad, group, st);
           // an in-place write: a graph recorded before this step must not be backpropagated
           p.storage.version++;
-        });
-      });
+        }
+      }
     });
     return loss;
   }
 
   private checkGrad(p: Tensor, grad: Tensor, gi: number, i: number): Tensor {
-    const where = `parameter ${i} of group ${gi}`;
-    if (!p.isContiguous()) throw new ValueError(`${this.opName}: ${where} must be contiguous to be updated in place, got strides ${fmtShape(p.strides)} for shape ${fmtShape(p.shape)}`);
-    if (grad.shape.length !== p.shape.length || grad.shape.some((d, k) => d !== p.shape[k]))
-      throw new ShapeError(`${this.opName}: gradient of ${where} has shape ${fmtShape(grad.shape)} but the parameter has shape ${fmtShape(p.shape)}`);
-    if (grad.dtype !== p.dtype) throw new DTypeError(`${this.opName}: gradient of ${where} is ${grad.dtype} but the parameter is ${p.dtype}`);
-    if (grad.device !== p.device) throw new DeviceError(`${this.opName}: gradient of ${where} is on ${grad.device} but the parameter is on ${p.device}`);
+    const where = (): string => `parameter ${i} of group ${gi}`;
+    if (!p.isContiguous()) throw new ValueError(`${this.opName}: ${where()} must be contiguous to be updated in place, got strides ${fmtShape(p.strides)} for shape ${fmtShape(p.shape)}`);
+    let same = grad.shape.length === p.shape.length;
+    for (let k = 0; same && k < p.shape.length; k++) same = grad.shape[k] === p.shape[k];
+    if (!same) throw new ShapeError(`${this.opName}: gradient of ${where()} has shape ${fmtShape(grad.shape)} but the parameter has shape ${fmtShape(p.shape)}`);
+    if (grad.dtype !== p.dtype) throw new DTypeError(`${this.opName}: gradient of ${where()} is ${grad.dtype} but the parameter is ${p.dtype}`);
+    if (grad.device !== p.device) throw new DeviceError(`${this.opName}: gradient of ${where()} is on ${grad.device} but the parameter is on ${p.device}`);
     return grad.contiguous();
   }
 
