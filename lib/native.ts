@@ -66,10 +66,10 @@ export interface Conv2dBinding {
   // params: [N, C, H, W, OC, KH, KW, OH, OW, strideH, strideW, padH, padW, dilH, dilW, groups].
   // x, dx (N, C, H, W); w, dw (OC, C/groups, KH, KW); bias, db (OC); out, dout (N, OC, OH, OW); all
   // contiguous. Backward kernels overwrite their output.
-  conv2dForward(out: H, outOff: number, x: H, xOff: number, w: H, wOff: number, bias: Opt, biasOff: number, params: number[], dtype: number): void;
-  conv2dBackwardInput(dx: H, dxOff: number, dout: H, doutOff: number, w: H, wOff: number, params: number[], dtype: number): void;
-  conv2dBackwardWeight(dw: H, dwOff: number, dout: H, doutOff: number, x: H, xOff: number, params: number[], dtype: number): void;
-  conv2dBackwardBias(db: H, dbOff: number, dout: H, doutOff: number, params: number[], dtype: number): void;
+  conv2dForward(out: H, outOff: number, x: H, xOff: number, w: H, wOff: number, bias: Opt, biasOff: number, params: ArrayLike<number>, dtype: number): void;
+  conv2dBackwardInput(dx: H, dxOff: number, dout: H, doutOff: number, w: H, wOff: number, params: ArrayLike<number>, dtype: number): void;
+  conv2dBackwardWeight(dw: H, dwOff: number, dout: H, doutOff: number, x: H, xOff: number, params: ArrayLike<number>, dtype: number): void;
+  conv2dBackwardBias(db: H, dbOff: number, dout: H, doutOff: number, params: ArrayLike<number>, dtype: number): void;
 }
 export interface Pool2dBinding {
   // Planes: P = N*C; x and dx are (P, H, W), out, dy and indices (int64, flat h*W+w) are (P, OH, OW),
