@@ -146,18 +146,21 @@ describe('max_pool2d float32 kernels vs reference', () => {
     expect(indicesOf(indices)).toEqual([1, 6]);
   });
 
-  test('2x2 stride-2 fast path: ties and NaN at every tap position, float32 and float64', () => {
+  test.each([
+    [3, 8, 18],
+    [2, 6, 41], // rows of 20 outputs: a full 16-wide step and a masked tail
+    [4, 5, 9], // odd sizes: the last row and column are dropped
+  ])('2x2 stride-2 fast path: ties and NaN at every tap position, float32 and float64, relu fused or not: [%d, %d, %d]', (P, H, W) => {
     // Values from a small set give ties in most windows; the rule is the general loop's: the first
     // tap, then any strictly greater value, or any NaN (so the last NaN of a window wins).
-    const [P, H, W] = [3, 8, 18];
-    const g = new tn.Generator(21);
+    const g = new tn.Generator(21 + W);
     const v = new Float64Array(P * H * W);
     for (let i = 0; i < v.length; i++) {
       const r = g.random();
       v[i] = r < 0.08 ? NaN : r < 0.12 ? -Infinity : Math.floor(r * 4) - 2;
     }
-    const OH = H / 2;
-    const OW = W / 2;
+    const OH = Math.floor(H / 2);
+    const OW = Math.floor(W / 2);
     const wantOut: number[] = [];
     const wantIdx: number[] = [];
     for (let p = 0; p < P; p++) {
@@ -183,6 +186,16 @@ describe('max_pool2d float32 kernels vs reference', () => {
       const { output, indices } = maxPool2d(x, 2, { returnIndices: true });
       expect(indicesOf(indices)).toEqual(wantIdx);
       expect(Array.from(output.data as Float32Array | Float64Array)).toEqual(wantOut);
+      // fused relu: relu(max) (NaN stays NaN), and a gradient only where the max is positive
+      const xg = x.detach().requiresGrad_(true);
+      const fused = reluMaxPool2d(xg, 2);
+      expect(Array.from(fused.data as Float32Array | Float64Array)).toEqual(wantOut.map((b) => (b < 0 ? 0 : b)));
+      fused.sum().backward();
+      const wantGrad = new Array(P * H * W).fill(0);
+      wantIdx.forEach((bi, o) => {
+        if (wantOut[o] > 0) wantGrad[Math.floor(o / (OH * OW)) * H * W + bi] += 1;
+      });
+      expect(Array.from(xg.grad!.data as Float32Array | Float64Array)).toEqual(wantGrad);
     }
   });
 
