@@ -37,6 +37,8 @@ export interface StorageBinding {
 export interface ElementwiseBinding {
   unary(op: number, out: H, outOff: number, x: H, xOff: number, n: number, dtype: number, scalar: number): void;
   binary(op: number, out: H, outOff: number, a: H, aOff: number, aStrides: number[], b: H, bOff: number, bStrides: number[], shape: number[], dtype: number): void;
+  // binary for contiguous out, a and b of n elements each (no stride arrays to read).
+  binaryContiguous(op: number, out: H, outOff: number, a: H, aOff: number, b: H, bOff: number, n: number, dtype: number): void;
   // out (contiguous, shape) = cond (bool) ? a : b, each read through broadcast strides.
   where(out: H, outOff: number, cond: H, condOff: number, condStrides: number[], a: H, aOff: number, aStrides: number[], b: H, bOff: number, bStrides: number[], shape: number[], dtype: number): void;
   // out (contiguous, or read through outStrides when given) = x read through strides.

@@ -38,6 +38,12 @@ export function broadcastStrides(t: Tensor, shape: readonly number[]): number[] 
   return st;
 }
 
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export function checkSameDevice(op: string, a: Tensor, b: Tensor): void {
   if (a.device !== b.device) throw new DeviceError(`${op}: expected all tensors on the same device, but found ${a.device} and ${b.device}`);
 }
@@ -47,7 +53,13 @@ function binaryRaw(name: BinaryName, a: Tensor, b: Tensor, dtype: DType): Tensor
   checkSameDevice(name, a, b);
   if (a.dtype !== dtype) a = cast(a, dtype);
   if (b.dtype !== dtype) b = cast(b, dtype);
-  const shape = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]) ? a.shape.slice() : broadcastShapes(a.shape, b.shape, name);
+  if (sameShape(a.shape, b.shape) && a.isContiguous() && b.isContiguous()) {
+    // the common case, with no stride arrays to build or read
+    const out = empty(a.shape, { dtype, device: a.device });
+    native.binaryContiguous(BINARY_OP[name], out.handle, 0, a.handle, a.offset, b.handle, b.offset, out.numel(), DTYPE_CODE[dtype]);
+    return out;
+  }
+  const shape = broadcastShapes(a.shape, b.shape, name);
   const out = empty(shape, { dtype, device: a.device });
   native.binary(BINARY_OP[name], out.handle, 0, a.handle, a.offset, broadcastStrides(a, shape), b.handle, b.offset, broadcastStrides(b, shape), shape, DTYPE_CODE[dtype]);
   return out;

@@ -65,6 +65,25 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// binaryContiguous(op, out, outOff, a, aOff, b, bOff, n, dtype): out, a and b (n), contiguous: the
+// same-shape case of binary without its three stride and shape arrays, whose reading costs more
+// than the arithmetic of a small op.
+Napi::Value BinaryContiguous(const Napi::CallbackInfo& info) {
+  int64_t op = int_arg(info, 0);
+  TENSILE_CHECK(op >= 0 && op <= int64_t(BinaryOp::Ge), ValueError, "binary: unknown op code ", op);
+  const int64_t n = size_arg(info, 7, "binary", "n");
+  DType dt = dtype_arg(info, 8);
+  if (n == 0) return info.Env().Undefined();
+  dispatch_all(dt, [&](auto t) {
+    using T = decltype(t);
+    T* out = checked_ptr<T>(info, 1, n, "binary", "output");
+    const T* a = checked_ptr<T>(info, 3, n, "binary", "a");
+    const T* b = checked_ptr<T>(info, 5, n, "binary", "b");
+    binary_contiguous_cpu<T>(BinaryOp(op), out, a, b, n);
+  });
+  return info.Env().Undefined();
+}
+
 // where(out, outOff, cond, condOff, condStrides, a, aOff, aStrides, b, bOff, bStrides, shape, dtype):
 // out (contiguous, shape) = cond ? a : b with broadcast strides; cond is bool/uint8.
 Napi::Value Where(const Napi::CallbackInfo& info) {
@@ -188,6 +207,7 @@ Napi::Value IndexAddRows(const Napi::CallbackInfo& info) {
 void RegisterElementwise(Napi::Env env, Napi::Object exports) {
   TENSILE_EXPORT(exports, "unary", Unary);
   TENSILE_EXPORT(exports, "binary", Binary);
+  TENSILE_EXPORT(exports, "binaryContiguous", BinaryContiguous);
   TENSILE_EXPORT(exports, "where", Where);
   TENSILE_EXPORT(exports, "copyStrided", CopyStrided);
   TENSILE_EXPORT(exports, "cast", Cast);

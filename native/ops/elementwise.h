@@ -23,6 +23,10 @@ template <typename T>
 void binary_cpu(BinaryOp op, T* out, const T* a, const std::vector<int64_t>& a_strides, const T* b,
                 const std::vector<int64_t>& b_strides, const std::vector<int64_t>& shape);
 
+// The same for contiguous operands of one shape: out, a, b are (n).
+template <typename T>
+void binary_contiguous_cpu(BinaryOp op, T* out, const T* a, const T* b, int64_t n);
+
 // out (shape) = cond ? a : b, each operand read through its strides over `shape` (0 on broadcast
 // dims); cond is uint8/bool. Selects rather than blends, so inf/NaN in the unchosen branch stay out.
 template <typename T>

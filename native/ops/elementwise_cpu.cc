@@ -198,6 +198,11 @@ void binary_cpu(BinaryOp op, T* out, const T* a, const std::vector<int64_t>& a_s
   });
 }
 
+template <typename T>
+void binary_contiguous_cpu(BinaryOp op, T* out, const T* a, const T* b, int64_t n) {
+  parallel_for(n, kGrain, [&](int64_t i0, int64_t i1) { binary_row(op, out + i0, a + i0, 1, b + i0, 1, i1 - i0); });
+}
+
 void copy_strided_cpu(void* out, const std::vector<int64_t>& out_strides_in, const void* x, size_t itemsize,
                       const std::vector<int64_t>& shape, const std::vector<int64_t>& strides) {
   int64_t acc = 1;
@@ -335,6 +340,7 @@ void index_select_rows_cpu(void* out, const void* x, size_t row_bytes, const int
   template void unary_cpu<T>(UnaryOp, T*, const T*, int64_t, double);                                  \
   template void binary_cpu<T>(BinaryOp, T*, const T*, const std::vector<int64_t>&, const T*,          \
                               const std::vector<int64_t>&, const std::vector<int64_t>&);               \
+  template void binary_contiguous_cpu<T>(BinaryOp, T*, const T*, const T*, int64_t);                   \
   template void uniform_cpu<T>(T*, int64_t, double, double, uint64_t);                                 \
   template void normal_cpu<T>(T*, int64_t, double, double, uint64_t);                                  \
   template void index_add_rows_cpu<T>(T*, const T*, int64_t, const int64_t*, int64_t);            \
@@ -354,6 +360,9 @@ template void binary_cpu<int64_t>(BinaryOp, int64_t*, const int64_t*, const std:
                                   const std::vector<int64_t>&, const std::vector<int64_t>&);
 template void binary_cpu<uint8_t>(BinaryOp, uint8_t*, const uint8_t*, const std::vector<int64_t>&, const uint8_t*,
                                   const std::vector<int64_t>&, const std::vector<int64_t>&);
+template void binary_contiguous_cpu<int32_t>(BinaryOp, int32_t*, const int32_t*, const int32_t*, int64_t);
+template void binary_contiguous_cpu<int64_t>(BinaryOp, int64_t*, const int64_t*, const int64_t*, int64_t);
+template void binary_contiguous_cpu<uint8_t>(BinaryOp, uint8_t*, const uint8_t*, const uint8_t*, int64_t);
 #define INSTANTIATE_WHERE(T)                                                                            \
   template void where_cpu<T>(T*, const uint8_t*, const std::vector<int64_t>&, const T*, const std::vector<int64_t>&, \
                              const T*, const std::vector<int64_t>&, const std::vector<int64_t>&);

@@ -157,6 +157,25 @@ describe('binding guards', () => {
     expect(() => add(out, a, [3, -1], row, [0, 1])).toThrow(tn.ValueError);
   });
 
+  test('binaryContiguous checks out, a and b for n elements from their offsets', () => {
+    const a = tn.tensor([1, 2, 3, 4], { dtype: 'float32' });
+    const b = tn.tensor([10, 20, 30, 40], { dtype: 'float32' });
+    const out = tn.zeros([4]);
+    native.binaryContiguous(BINARY_OP.sub, out.handle, 0, b.handle, 0, a.handle, 0, 4, f32);
+    expect(out.toArray()).toEqual([9, 18, 27, 36]);
+    native.binaryContiguous(BINARY_OP.mul, out.handle, 1, b.handle, 2, a.handle, 1, 2, f32);
+    expect(out.toArray()).toEqual([9, 60, 120, 36]);
+    expect(() => native.binaryContiguous(BINARY_OP.add, tn.zeros([3]).handle, 0, a.handle, 0, b.handle, 0, 4, f32)).toThrow('binary: output needs 4 elements from offset 0 but its storage holds 3');
+    expect(() => native.binaryContiguous(BINARY_OP.add, out.handle, 0, a.handle, 1, b.handle, 0, 4, f32)).toThrow('binary: a needs 4 elements from offset 1');
+    expect(() => native.binaryContiguous(BINARY_OP.add, out.handle, 0, a.handle, 0, b.handle, 2, 4, f32)).toThrow(tn.IndexError);
+    expect(() => native.binaryContiguous(BINARY_OP.add, out.handle, 0, a.handle, 0, b.handle, 0, -1, f32)).toThrow(tn.ValueError);
+    expect(() => native.binaryContiguous(99, out.handle, 0, a.handle, 0, b.handle, 0, 4, f32)).toThrow(tn.ValueError);
+    const i = tn.tensor([1, 2, 3]);
+    const o = tn.zeros([3], { dtype: 'int64' });
+    native.binaryContiguous(BINARY_OP.mul, o.handle, 0, i.handle, 0, i.handle, 0, 3, i64);
+    expect(o.toArray()).toEqual([1, 4, 9]);
+  });
+
   test('copyStrided checks x through its strides and out through outStrides when given', () => {
     const x = tn.arange(6).float();
     const out = tn.zeros([6]);
