@@ -110,9 +110,11 @@ template <bool RELU>
 void max_pool_2x2_f64_base(TENSILE_POOL_ARGS(double)) { max_pool_2x2_planes<double, RELU>(TENSILE_POOL_PASS); }
 
 // float with AVX-512, hand-written: 16 outputs of a row per step, the row's tail under a mask, so
-// that a short row (13 outputs in the classic CNN's first pool) is one step rather than a vector
-// step and a scalar tail; the even and odd columns are split by two-source permutes. About 1.5x
-// the compiled AVX2 loop on rows of 9 outputs or more. Same rule as the loop above.
+// that a short row (13 outputs in the classic CNN's first pool, 7 in the standard CNN's second) is
+// one step rather than a vector step and a scalar tail; the even and odd columns are split by
+// two-source permutes. 1.5x the compiled AVX2 loop on the classic CNN's pool, and 4-6x on the
+// standard CNN's (64 planes of 28x28 or 14x14 per image), where that loop falls to its scalar
+// tail. Same rule as the loop above.
 // (GCC 12's own intrinsic headers trip -Wmaybe-uninitialized on the 512 -> 256 extract.)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -174,7 +176,7 @@ bool has_avx512() {
 
 template <bool RELU>
 void max_pool_2x2(TENSILE_POOL_ARGS(float)) {
-  if (OW >= 9 && H * W < (int64_t(1) << 31) && has_avx512()) return max_pool_2x2_f32_avx512<RELU>(TENSILE_POOL_PASS);
+  if (H * W < (int64_t(1) << 31) && has_avx512()) return max_pool_2x2_f32_avx512<RELU>(TENSILE_POOL_PASS);
   (has_avx2() ? max_pool_2x2_f32_avx2<RELU> : max_pool_2x2_f32_base<RELU>)(TENSILE_POOL_PASS);
 }
 template <bool RELU>
