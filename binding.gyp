@@ -19,7 +19,7 @@
       ],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
-      "cflags": ["-O3", "-fvisibility=hidden", "-Wno-unused-function"],
+      "cflags": ["-O3", "-fno-math-errno", "-fvisibility=hidden", "-Wno-unused-function"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti"],
       "ldflags": ["-pthread"]
     }
