@@ -78,7 +78,8 @@ export interface Pool2dBinding {
   // all contiguous. Average pooling's divisorOverride is 0 for none.
   // relu: out = relu(max), windows whose max is not positive get index -1 (no gradient).
   maxPool2dForward(out: H, outOff: number, indices: H, indicesOff: number, x: H, xOff: number, P: number, H: number, W: number, OH: number, OW: number, kH: number, kW: number, sH: number, sW: number, pH: number, pW: number, dH: number, dW: number, dtype: number, relu?: boolean): void;
-  maxPool2dBackward(dx: H, dxOff: number, dy: H, dyOff: number, indices: H, indicesOff: number, P: number, H: number, W: number, OH: number, OW: number, dtype: number): void;
+  // The forward's window, when given, enables the kernel's fast path for it.
+  maxPool2dBackward(dx: H, dxOff: number, dy: H, dyOff: number, indices: H, indicesOff: number, P: number, H: number, W: number, OH: number, OW: number, dtype: number, kH?: number, kW?: number, sH?: number, sW?: number, pH?: number, pW?: number, dH?: number, dW?: number): void;
   avgPool2dForward(out: H, outOff: number, x: H, xOff: number, P: number, H: number, W: number, OH: number, OW: number, kH: number, kW: number, sH: number, sW: number, pH: number, pW: number, countIncludePad: boolean, divisorOverride: number, dtype: number): void;
   avgPool2dBackward(dx: H, dxOff: number, dy: H, dyOff: number, P: number, H: number, W: number, OH: number, OW: number, kH: number, kW: number, sH: number, sW: number, pH: number, pW: number, countIncludePad: boolean, divisorOverride: number, dtype: number): void;
   adaptiveAvgPool2dForward(out: H, outOff: number, x: H, xOff: number, P: number, H: number, W: number, OH: number, OW: number, dtype: number): void;

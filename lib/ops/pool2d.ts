@@ -143,7 +143,7 @@ function maxPoolImpl(input: Tensor, kernelSize: Size2, options: MaxPool2dOptions
   const backward = (grad: Tensor): Tensor[] => {
     const gy = asDtype(grad, x);
     const dx = empty(x.shape, { dtype: x.dtype, device: x.device });
-    native.maxPool2dBackward(dx.handle, 0, gy.handle, gy.offset, indices.handle, 0, g.P, g.H, g.W, g.OH, g.OW, DTYPE_CODE[x.dtype]);
+    native.maxPool2dBackward(dx.handle, 0, gy.handle, gy.offset, indices.handle, 0, g.P, g.H, g.W, g.OH, g.OW, DTYPE_CODE[x.dtype], k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]);
     return [dx];
   };
   if (options.returnIndices) {

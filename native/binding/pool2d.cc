@@ -46,6 +46,17 @@ Pool2dWindow window_arg(const Napi::CallbackInfo& info, int i, bool dilated, con
   return w;
 }
 
+// True when every idx[k] lies in [-1, plane). A min/max reduction that vectorises only with 64-bit
+// compares (AVX2; SSE2 has none), hence the clones: at baseline it was slower than the kernel.
+__attribute__((target_clones("avx512f", "avx2", "default"))) bool indices_in_range(const int64_t* idx, int64_t n, int64_t plane) {
+  int64_t lo = 0, hi = -1;
+  for (int64_t k = 0; k < n; k++) {
+    lo = idx[k] < lo ? idx[k] : lo;
+    hi = idx[k] > hi ? idx[k] : hi;
+  }
+  return lo >= -1 && hi < plane;
+}
+
 // maxPool2dForward(out, outOff, indices, indicesOff, x, xOff, P, H, W, OH, OW, kH, kW, sH, sW, pH, pW, dH, dW, dtype[, relu])
 // out (P, OH, OW) of dtype, indices (P, OH, OW) int64, x (P, H, W) of dtype; relu fuses relu before the pool.
 Napi::Value MaxPool2dForward(const Napi::CallbackInfo& info) {
@@ -62,29 +73,27 @@ Napi::Value MaxPool2dForward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// maxPool2dBackward(dx, dxOff, dy, dyOff, indices, indicesOff, P, H, W, OH, OW, dtype)
-// dx (P, H, W), dy (P, OH, OW), indices (P, OH, OW) int64 from maxPool2dForward.
+// maxPool2dBackward(dx, dxOff, dy, dyOff, indices, indicesOff, P, H, W, OH, OW, dtype[, kH, kW, sH, sW, pH, pW, dH, dW])
+// dx (P, H, W), dy (P, OH, OW), indices (P, OH, OW) int64 from maxPool2dForward; the forward's
+// window, when given, lets the kernel use a faster path for it.
 Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   const char* op = "max_pool2d_backward";
   Planes g = planes_arg(info, 6, op);
   const int64_t* idx = checked_ptr<int64_t>(info, 4, g.out, op, "indices");
   const int64_t plane = g.H * g.W;
-  // One branch-free pass (it vectorises) for the common case; the first bad index is looked up
-  // only to name it.
-  int64_t lo = 0, hi = -1;
-  for (int64_t k = 0; k < g.out; k++) {
-    lo = std::min(lo, idx[k]);
-    hi = std::max(hi, idx[k]);
-  }
-  if (lo < -1 || hi >= plane) {
+  // One branch-free pass for the common case; the first bad index is looked up only to name it.
+  if (!indices_in_range(idx, g.out, plane)) {
     for (int64_t k = 0; k < g.out; k++)
       TENSILE_CHECK(idx[k] >= -1 && idx[k] < plane, IndexError, op, ": index ", idx[k], " at position ", k, " is out of range for a plane of ",
                     g.H, "x", g.W);
   }
+  Pool2dWindow w{};
+  const bool has_window = !is_null_arg(info, 12);
+  if (has_window) w = window_arg(info, 12, true, op);
   dispatch_floating(dtype_arg(info, 11), op, [&](auto t) {
     using T = decltype(t);
     max_pool2d_backward_cpu<T>(checked_ptr<T>(info, 0, g.in, op, "grad_input"), checked_ptr<T>(info, 2, g.out, op, "grad_output"), idx, g.P,
-                               g.H, g.W, g.OH, g.OW);
+                               g.H, g.W, g.OH, g.OW, has_window ? &w : nullptr);
   });
   return info.Env().Undefined();
 }

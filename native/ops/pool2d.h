@@ -28,11 +28,14 @@ void max_pool2d_forward_cpu(T* out, int64_t* indices, const T* inp, int64_t P, i
                             int64_t OW, const Pool2dWindow& win, bool relu = false);
 
 // dinp = 0, then dinp[p][indices[p][o]] += dout[p][o] (windows may overlap). Negative indices
-// are skipped; the binding has checked that all others lie in [0, H*W).
+// are skipped; the binding has checked that all others lie in [0, H*W). `win`, when given, is the
+// forward's window: for 2x2/stride-2 windows, which do not overlap, each input element is then
+// written once (the gradient, or 0), which halves the memory traffic on large planes; an index
+// outside its own window then passes no gradient (forward never makes one).
 // dinp is (P, H, W); dout, indices are (P, OH, OW).
 template <typename T>
 void max_pool2d_backward_cpu(T* dinp, const T* dout, const int64_t* indices, int64_t P, int64_t H, int64_t W,
-                             int64_t OH, int64_t OW);
+                             int64_t OH, int64_t OW, const Pool2dWindow* win = nullptr);
 
 // PyTorch's divisor rules: the window [o*S - P, o*S - P + K) is first clipped to the padded
 // input [-P, H + P) (ceil_mode windows may run past it), giving the count_include_pad divisor;

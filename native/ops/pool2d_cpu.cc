@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "../core/thread_pool.h"
 #include "pool2d.h"
@@ -164,6 +165,49 @@ __attribute__((target("avx512f"))) void max_pool_2x2_f32_avx512(TENSILE_POOL_ARG
 }
 #pragma GCC diagnostic pop
 
+// The backward of the above for float: each 2x2 window's four gradients (dout where the index
+// points, else 0) interleaved back into the two input rows, every element written once. Rows the
+// windows do not cover (odd H or W) are zeroed. Planes [p0, p1).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f"))) void max_pool_2x2_backward_f32_avx512(float* dinp, const float* dout, const int64_t* indices, int64_t p0,
+                                                                         int64_t p1, int64_t H, int64_t W, int64_t OH, int64_t OW) {
+  const __m512i interleave_lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i interleave_hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i one = _mm512_set1_epi32(1), down = _mm512_set1_epi32(int32_t(W)), diag = _mm512_set1_epi32(int32_t(W + 1));
+  for (int64_t p = p0; p < p1; p++) {
+    for (int64_t oh = 0; oh < OH; oh++) {
+      float* r0 = dinp + (p * H + 2 * oh) * W;
+      float* r1 = r0 + W;
+      const float* dy = dout + (p * OH + oh) * OW;
+      const int64_t* idx = indices + (p * OH + oh) * OW;
+      for (int64_t ow = 0; ow < OW; ow += 16) {
+        const int n = int(std::min<int64_t>(16, OW - ow));
+        const __mmask16 m = __mmask16((1u << n) - 1);
+        const __mmask16 lo = __mmask16((1u << std::min(2 * n, 16)) - 1), hi = __mmask16(2 * n > 16 ? (1u << (2 * n - 16)) - 1 : 0);
+        const __m512 g = _mm512_maskz_loadu_ps(m, dy + ow);
+        const __m256i i0 = _mm512_cvtepi64_epi32(_mm512_maskz_loadu_epi64(__mmask8(m & 0xff), idx + ow));
+        const __m256i i1 = _mm512_cvtepi64_epi32(_mm512_maskz_loadu_epi64(__mmask8(m >> 8), idx + ow + 8));
+        // k = index - (2*oh*W + 2*(ow + lane)): 0, 1, W or W + 1 inside the window (int32: H*W < 2^31)
+        const __m512i k = _mm512_sub_epi32(_mm512_inserti64x4(_mm512_castsi256_si512(i0), i1, 1),
+                                           _mm512_add_epi32(even, _mm512_set1_epi32(int32_t(2 * oh * W + 2 * ow))));
+        const __m512 a = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_setzero_si512()), g);
+        const __m512 b = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, one), g);
+        const __m512 c = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, down), g);
+        const __m512 d = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, diag), g);
+        _mm512_mask_storeu_ps(r0 + 2 * ow, lo, _mm512_permutex2var_ps(a, interleave_lo, b));
+        _mm512_mask_storeu_ps(r0 + 2 * ow + 16, hi, _mm512_permutex2var_ps(a, interleave_hi, b));
+        _mm512_mask_storeu_ps(r1 + 2 * ow, lo, _mm512_permutex2var_ps(c, interleave_lo, d));
+        _mm512_mask_storeu_ps(r1 + 2 * ow + 16, hi, _mm512_permutex2var_ps(c, interleave_hi, d));
+      }
+      for (int64_t w = 2 * OW; w < W; w++) r0[w] = r1[w] = 0.f;
+    }
+    for (int64_t h = 2 * OH; h < H; h++) std::fill(dinp + (p * H + h) * W, dinp + (p * H + h + 1) * W, 0.f);
+  }
+}
+#pragma GCC diagnostic pop
+
 bool has_avx2() {
   static const bool yes = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
   return yes;
@@ -241,7 +285,17 @@ void max_pool2d_forward_cpu(T* out, int64_t* indices, const T* inp, int64_t P, i
 
 template <typename T>
 void max_pool2d_backward_cpu(T* dinp, const T* dout, const int64_t* indices, int64_t P, int64_t H, int64_t W,
-                             int64_t OH, int64_t OW) {
+                             int64_t OH, int64_t OW, const Pool2dWindow* win) {
+  // The direct 2x2 backward pays on rows of 7+ outputs (standard CNN: 2x-4x); on shorter rows the
+  // zero fill and scatter below are faster.
+  if constexpr (std::is_same<T, float>::value) {
+    if (win && win->KH == 2 && win->KW == 2 && win->SH == 2 && win->SW == 2 && win->PH == 0 && win->PW == 0 && win->DH == 1 && win->DW == 1 &&
+        2 * OH <= H && 2 * OW <= W && OW >= 7 && H * W < (int64_t(1) << 31) && has_avx512()) {
+      return parallel_for(P, plane_grain(H * W + OH * OW), [&](int64_t p0, int64_t p1) {
+        max_pool_2x2_backward_f32_avx512(dinp, dout, indices, p0, p1, H, W, OH, OW);
+      });
+    }
+  }
   parallel_for(P, plane_grain(H * W + OH * OW), [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; p++) {
       T* dx = dinp + p * H * W;
@@ -348,7 +402,8 @@ void adaptive_avg_pool2d_backward_cpu(T* dinp, const T* dout, int64_t P, int64_t
 #define INSTANTIATE(T)                                                                                               \
   template void max_pool2d_forward_cpu<T>(T*, int64_t*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t,        \
                                           const Pool2dWindow&, bool);                                                \
-  template void max_pool2d_backward_cpu<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t, int64_t); \
+  template void max_pool2d_backward_cpu<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                                           const Pool2dWindow*);                                                     \
   template void avg_pool2d_forward_cpu<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t,                  \
                                           const Pool2dWindow&, bool, int64_t);                                       \
   template void avg_pool2d_backward_cpu<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t,                 \

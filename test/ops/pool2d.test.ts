@@ -150,6 +150,7 @@ describe('max_pool2d float32 kernels vs reference', () => {
     [3, 8, 18],
     [2, 6, 41], // rows of 20 outputs: a full 16-wide step and a masked tail
     [4, 5, 9], // odd sizes: the last row and column are dropped
+    [2, 7, 17], // odd sizes on the direct backward's path (rows of 8 outputs)
   ])('2x2 stride-2 fast path: ties and NaN at every tap position, float32 and float64, relu fused or not: [%d, %d, %d]', (P, H, W) => {
     // Values from a small set give ties in most windows; the rule is the general loop's: the first
     // tap, then any strictly greater value, or any NaN (so the last NaN of a window wins).
@@ -190,6 +191,8 @@ describe('max_pool2d float32 kernels vs reference', () => {
       const xg = x.detach().requiresGrad_(true);
       const fused = reluMaxPool2d(xg, 2);
       expect(Array.from(fused.data as Float32Array | Float64Array)).toEqual(wantOut.map((b) => (b < 0 ? 0 : b)));
+      // leave stale values in the memory the gradient will get: every element must be written
+      tn.full([P, H, W], 7, { dtype }).dispose();
       fused.sum().backward();
       const wantGrad = new Array(P * H * W).fill(0);
       wantIdx.forEach((bi, o) => {
