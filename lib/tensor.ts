@@ -3,7 +3,7 @@
 // `x.add(y).relu()` reads like PyTorch.
 import { BackwardFn, Node, isGradEnabled, runBackward } from './autograd';
 import { DType, DTYPE_CODE, ITEM_SIZE, TYPED_ARRAY, TypedArray, dtypeOfTypedArray, isFloating } from './dtype';
-import { DeviceError, DTypeError, ShapeError, ValueError, fmtShape } from './errors';
+import { DeviceError, DTypeError, OutOfMemoryError, ShapeError, ValueError, fmtShape } from './errors';
 import { Handle, native } from './native';
 import { defaultGenerator, Generator } from './random';
 import * as E from './ops/elementwise';
@@ -68,7 +68,14 @@ export class Storage {
       spareBytes -= bytes;
       return new Storage(list.pop()!, bytes, device);
     }
-    return new Storage(native.alloc(bytes, 0), bytes, device);
+    try {
+      return new Storage(native.alloc(bytes, 0), bytes, device);
+    } catch (e) {
+      // Out of memory: the spare handles' memory may be what is missing; give it back and retry once.
+      if (!(e instanceof OutOfMemoryError) || spareBytes === 0) throw e;
+      dropSpareStorage();
+      return new Storage(native.alloc(bytes, 0), bytes, device);
+    }
   }
 
   /** Drops one tensor's reference; the last one hands the memory back. */
