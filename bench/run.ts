@@ -8,7 +8,7 @@
 //
 //   npm run bench [-- --quick] [-- --only gemm,layers,overhead,train] [-- --threads 1,2]
 //                 [-- --steps 300 --warmup 50] [-- --reps 3] [-- --settle 15] [-- --no-torch]
-//                 [-- --python /usr/bin/python3] [-- --out DIR]
+//                 [-- --python /usr/bin/python3] [-- --out DIR]   |   [-- --render results/X.json]
 // --reps N runs every measurement N times (tensile and PyTorch alternating) and keeps each side's best;
 // --settle S waits up to S seconds before each pair for other processes to go quiet.
 import { spawnSync } from 'child_process';
@@ -22,8 +22,12 @@ import { loadBundledFashionMNIST } from '../lib/data/fashion_mnist_bundled';
 const ROOT = path.resolve(__dirname, '..', '..');
 const OPENBLAS_DIR = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
 const GEMM_SIZES = [256, 512, 1024, 2048];
-/** Other load (CPUs busy with other processes during a row's runs) above which a row is flagged */
-const NOISY = 0.3;
+const CPUS = os.cpus().length;
+/** Other load (CPUs busy with other processes during a row's runs) that a row tolerates on top of
+ * the CPUs its runs use; above it the row is flagged and its target left unjudged. A 1-thread run on
+ * 2 CPUs keeps a core of its own beside 1 CPU of other load; a 2-thread run does not. */
+const SLACK = 0.3;
+const noisy = (load: number, threads: number): boolean => load + threads > CPUS + SLACK;
 
 interface Args {
   quick: boolean;
@@ -77,6 +81,18 @@ function cpuTimes(): { busy: number; total: number } {
   }
 }
 
+/** CPU seconds of this process's waited-for children (cutime + cstime of /proc/self/stat): a
+ * child's whole CPU time, its start-up and exit included, once spawnSync has reaped it. */
+function childrenCpu(): number | null {
+  try {
+    const f = fs.readFileSync('/proc/self/stat', 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[13]) + Number(rest[14])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
@@ -89,12 +105,13 @@ function otherLoad(ms: number): number {
   return (b.busy - a.busy) / (ms / 1000);
 }
 
-/** Waits up to `maxS` seconds for a moment when other processes use under 0.25 of a CPU (before
+/** Waits up to `maxS` seconds for a moment when other processes leave `threads` CPUs free (before
  * each tensile/PyTorch pair: a wait inside a pair would let the two sides see different loads). */
-function settle(maxS: number): number {
+function settle(maxS: number, threads: number): number {
   const t0 = Date.now();
+  const ok = Math.max(0.25, CPUS - threads);
   let load = otherLoad(500);
-  while (load > 0.25 && Date.now() - t0 < maxS * 1000) load = otherLoad(1000);
+  while (load > ok && Date.now() - t0 < maxS * 1000) load = otherLoad(1000);
   return Math.round(load * 100) / 100;
 }
 
@@ -134,19 +151,21 @@ function runChild(side: 'tensile' | 'torch', key: string, cmd: string, threads: 
     side === 'tensile'
       ? [process.execPath, [path.join(__dirname, 'tensile_bench.js'), ...args], { ...process.env, TENSILE_NUM_THREADS: String(threads) }]
       : [a.python, [path.join(ROOT, 'bench', 'torch_bench.py'), ...args], torchEnv(threads)];
-  const quietBefore = settle(side === 'tensile' ? a.settle : 0);
+  const quietBefore = settle(side === 'tensile' ? a.settle : 0, threads);
   const before = loadavg();
   const c0 = cpuTimes();
+  const k0 = childrenCpu();
   const t0 = Date.now();
   const r = spawnSync(exe, argv, { env, encoding: 'utf8', timeout: 600_000, maxBuffer: 16 << 20 });
   const wall = (Date.now() - t0) / 1000;
   const c1 = cpuTimes();
+  const k1 = childrenCpu();
   const records: Rec[] = [];
   for (const line of (r.stdout ?? '').split('\n')) {
     if (line.startsWith('{')) records.push(JSON.parse(line) as Rec);
   }
   const end = records.find((x) => x.event === 'end');
-  const childCpu = typeof end?.cpu_s === 'number' ? end.cpu_s : null;
+  const childCpu = k0 !== null && k1 !== null ? k1 - k0 : typeof end?.cpu_s === 'number' ? end.cpu_s : null;
   const other = childCpu === null ? null : Math.max(0, Math.round(((c1.busy - c0.busy - childCpu) / wall) * 100) / 100);
   const run: ChildRun = { side, key, cmd: [cmd, ...extra].join(' '), threads, wall_s: wall, loadavg_before: before, other_load_before: quietBefore, other_load: other, records };
   if (r.status !== 0) run.error = `${r.error?.message ?? `exit ${r.status ?? r.signal}`}: ${(r.stderr ?? '').trim().split('\n').slice(-5).join(' | ')}`;
@@ -192,6 +211,8 @@ interface Row {
   torch: number | null;
   /** the larger other_load of the two runs that gave this row's figures */
   otherLoad: number | null;
+  /** false where other jobs cannot move the figure (peak RSS) */
+  loadSensitive?: boolean;
   /** The issue's bar on tensile / PyTorch (or on tensile's value when absolute) */
   target?: { op: '>=' | '<='; value: number; absolute?: boolean };
 }
@@ -248,7 +269,7 @@ function buildRows(runs: ChildRun[], a: Args): Row[] {
     }
     for (const model of ['classic', 'standard']) {
       for (const t of a.threads) {
-        both({ name: `peak RSS, ${model} training`, unit: 'MiB', higherIsBetter: false, threads: t, target: { op: '<=', value: 1.0 } }, `train-${model}`, 'train', 'peak_rss_mb');
+        both({ name: `peak RSS, ${model} training`, unit: 'MiB', higherIsBetter: false, loadSensitive: false, threads: t, target: { op: '<=', value: 1.0 } }, `train-${model}`, 'train', 'peak_rss_mb');
       }
     }
   }
@@ -270,14 +291,15 @@ function markdown(rows: Row[], withTorch: boolean): string {
   ];
   for (const r of rows) {
     const ratio = r.tensile !== null && r.torch !== null && r.torch !== 0 ? r.tensile / r.torch : null;
+    const suspect = r.loadSensitive !== false && r.otherLoad !== null && noisy(r.otherLoad, r.threads);
     let target = '';
     if (r.target) {
       const subject = r.target.absolute ? r.tensile : ratio;
-      const met = subject === null ? '' : (r.target.op === '>=' ? subject >= r.target.value : subject <= r.target.value) ? ' ✓' : ' ✗';
+      const met = subject === null ? '' : suspect ? ' (noisy)' : (r.target.op === '>=' ? subject >= r.target.value : subject <= r.target.value) ? ' ✓' : ' ✗';
       target = `${r.target.absolute ? 'tensile' : 'ratio'} ${r.target.op === '>=' ? '≥' : '≤'} ${r.target.value}${r.target.absolute ? ` ${r.unit}` : ''}${met}`;
     }
     const dir = r.higherIsBetter ? 'higher is better' : 'lower is better';
-    out.push(`| ${r.name} | ${r.unit} (${dir}) | ${r.threads} | ${fmt(r.tensile)} | ${withTorch ? fmt(r.torch) : 'not installed'} | ${ratio === null ? '–' : ratio.toFixed(2)} | ${target} | ${r.otherLoad === null ? '?' : `${r.otherLoad.toFixed(2)}${r.otherLoad > NOISY ? ' ⚠' : ''}`} |`);
+    out.push(`| ${r.name} | ${r.unit} (${dir}) | ${r.threads} | ${fmt(r.tensile)} | ${withTorch ? fmt(r.torch) : 'not installed'} | ${ratio === null ? '–' : ratio.toFixed(2)} | ${target} | ${r.loadSensitive === false ? '' : r.otherLoad === null ? '?' : `${r.otherLoad.toFixed(2)}${suspect ? ' ⚠' : ''}`} |`);
   }
   return out.join('\n');
 }
@@ -302,10 +324,51 @@ function cpuName(): string {
   }
 }
 
+interface Meta {
+  date: string;
+  quick: boolean;
+  machine: { cpu: string; node: string; platform: string; loadavg_end?: number[] };
+  tensile: Rec & { git: { commit: string; dirty: boolean }; addon: string };
+  torch: Rec | null;
+  settings: { reps: number; settle_s: number; threads: number[]; warmup: number; steps: number; min_time_s: number; only: string[] };
+}
+
+/** The markdown report: what was measured, on what, and the table. */
+function report(rows: Row[], m: Meta): string {
+  const t = m.tensile;
+  const s = m.settings;
+  const header = [
+    `tensile ${t.git.commit}${t.git.dirty ? ' + uncommitted changes' : ''} (addon ${t.addon}, GEMM kernel ${String(t.gemmKernel)}) vs ${m.torch ? `PyTorch ${String(m.torch.torch)} "tuned" (OpenBLAS ${OPENBLAS_DIR}, MALLOC_*_THRESHOLD_=2e9)` : 'PyTorch: not installed'}`,
+    `${m.date}, ${m.machine.cpu}, Node ${m.machine.node}${m.quick ? ', --quick' : ''}`,
+    `Training: ${s.steps} steps timed after ${s.warmup} warm-up steps, batch gather and loss readback included; micro-benchmarks: median, ≥ ${s.min_time_s} s each. ${s.reps > 1 ? `Each figure is the best of ${s.reps} runs, one child process each.` : 'Each figure comes from one child process and one run.'}`,
+    `"other load": CPUs kept busy by other processes during the row's two runs (of ${CPUS}); ⚠ where it leaves the row's threads less than whole CPUs (load + threads > ${CPUS + SLACK}): that row is not to be trusted, and its target is not judged.`,
+  ];
+  return `${header.join('  \n')}\n\n${markdown(rows, m.torch !== null)}\n`;
+}
+
+/** Which addon the children load: TENSILE_NATIVE, else node-gyp-build's local build (with its time). */
+function addonDescription(): string {
+  const explicit = process.env.TENSILE_NATIVE;
+  const file = explicit ? path.resolve(explicit) : path.join(ROOT, 'build', 'Release', 'tensile.node');
+  const rel = path.relative(ROOT, file);
+  return fs.existsSync(file) ? `${rel} of ${fs.statSync(file).mtime.toISOString().replace(/\.\d+Z$/, 'Z')}` : explicit ? rel : 'prebuilt';
+}
+
 function main(): void {
-  const a = parseArgs(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  const a = parseArgs(argv);
+  const ri = argv.indexOf('--render');
+  if (ri >= 0) {
+    // Rebuilds the table of an earlier run from its JSON, e.g. after a change to this report.
+    const old = JSON.parse(fs.readFileSync(argv[ri + 1], 'utf8')) as Meta & { runs: ChildRun[] };
+    const ra = { ...a, only: new Set(old.settings.only), threads: old.settings.threads };
+    process.stdout.write(report(buildRows(old.runs, ra), old));
+    return;
+  }
   const started = new Date();
   const t0 = Date.now();
+  const git = gitDescribe();
+  const addon = addonDescription();
   let torch: { ok: boolean; info?: Rec; why?: string } = { ok: false, why: 'disabled with --no-torch' };
   if (a.torch) {
     torch = probeTorch(a);
@@ -316,7 +379,7 @@ function main(): void {
   }
   const tensileInfo = spawnSync(process.execPath, [path.join(__dirname, 'tensile_bench.js'), 'info', '--threads', '1'], { encoding: 'utf8' });
   const tinfo = tensileInfo.status === 0 ? (JSON.parse(tensileInfo.stdout.trim().split('\n').pop() as string) as Rec) : { error: tensileInfo.stderr };
-  log(`tensile ${gitDescribe().commit} (GEMM kernel ${String(tinfo.gemmKernel)}) vs ${torch.ok ? `PyTorch ${String(torch.info?.torch)}` : 'no PyTorch'}${a.quick ? ', quick' : ''}`);
+  log(`tensile ${git.commit} (${addon}, GEMM kernel ${String(tinfo.gemmKernel)}) vs ${torch.ok ? `PyTorch ${String(torch.info?.torch)}` : 'no PyTorch'}${a.quick ? ', quick' : ''}`);
 
   const sides: ('tensile' | 'torch')[] = torch.ok ? ['tensile', 'torch'] : ['tensile'];
   const runs: ChildRun[] = [];
@@ -332,17 +395,16 @@ function main(): void {
     const data = prepareData();
     for (const m of ['classic', 'standard']) each(`train-${m}`, 'train', [...trainExtra(m), '--data', data]);
   }
+
   const rows = buildRows(runs, a);
-  const table = markdown(rows, torch.ok);
-  const git = gitDescribe();
   const when = started.toISOString().replace(/\.\d+Z$/, 'Z');
-  const header = [
-    `tensile ${git.commit}${git.dirty ? ' (uncommitted changes)' : ''} vs ${torch.ok ? `PyTorch ${String(torch.info?.torch)} "tuned" (OpenBLAS ${OPENBLAS_DIR}, MALLOC_*_THRESHOLD_=2e9)` : 'PyTorch: not installed'}`,
-    `${when}, ${cpuName()}, Node ${process.version}, tensile GEMM kernel ${String(tinfo.gemmKernel)}${a.quick ? ', --quick' : ''}`,
-    `Training: ${a.steps} steps timed after ${a.warmup} warm-up steps, batch gather and loss readback included; micro-benchmarks: median, ≥ ${a.minTime} s each. ${a.reps > 1 ? `Each figure is the best of ${a.reps} runs, one child process each.` : 'Each figure comes from one child process and one run.'}`,
-    `"other load": CPUs kept busy by other processes during the row's two runs (of ${os.cpus().length}); ⚠ above ${NOISY}: that row is not to be trusted.`,
-  ];
-  const md = `${header.join('  \n')}\n\n${table}\n`;
+  const meta: Meta = {
+    date: when, quick: a.quick,
+    machine: { cpu: cpuName(), node: process.version, platform: `${os.platform()} ${os.release()}`, loadavg_end: loadavg() },
+    tensile: { git, addon, ...tinfo }, torch: torch.ok ? (torch.info as Rec) : null,
+    settings: { reps: a.reps, settle_s: a.settle, threads: a.threads, warmup: a.warmup, steps: a.steps, min_time_s: a.minTime, only: [...a.only] },
+  };
+  const md = report(rows, meta);
   process.stdout.write(`\n${md}`);
   if (!torch.ok && a.torch) process.stdout.write(`\n${INSTALL_HELP}\n`);
 
@@ -350,10 +412,7 @@ function main(): void {
   const stamp = when.replace(/:/g, '').replace(/-(\d\d)T/, '-$1_').replace(/Z$/, '');
   const jsonFile = path.join(a.out, `${stamp}${a.quick ? '-quick' : ''}.json`);
   const result = {
-    date: when, quick: a.quick, wall_s: (Date.now() - t0) / 1000,
-    machine: { cpu: cpuName(), node: process.version, platform: `${os.platform()} ${os.release()}`, loadavg_end: loadavg() },
-    tensile: { git, ...tinfo }, torch: torch.ok ? torch.info : { missing: torch.why },
-    settings: { reps: a.reps, settle_s: a.settle, threads: a.threads, warmup: a.warmup, steps: a.steps, min_time_s: a.minTime, only: [...a.only] },
+    ...meta, wall_s: (Date.now() - t0) / 1000, torch_missing: torch.ok ? undefined : torch.why,
     rows: rows.map((r) => ({ ...r, ratio: r.tensile !== null && r.torch ? r.tensile / r.torch : null })),
     runs,
   };
