@@ -7,7 +7,7 @@
 // malloc thresholds); without it, the table has tensile's figures alone and says how to install it.
 //
 //   npm run bench [-- --quick] [-- --only gemm,layers,overhead,train] [-- --threads 1,2]
-//                 [-- --steps 300 --warmup 50] [-- --reps 3] [-- --settle 15] [-- --no-torch]
+//                 [-- --steps 300 --classic-steps 1500 --warmup 50] [-- --reps 3] [-- --settle 15] [-- --no-torch]
 //                 [-- --python /usr/bin/python3] [-- --out DIR]   |   [-- --render results/X.json]
 // --reps N runs every measurement N times (tensile and PyTorch alternating) and keeps each side's best;
 // --settle S waits up to S seconds before each pair for other processes to go quiet.
@@ -35,6 +35,8 @@ interface Args {
   threads: number[];
   warmup: number;
   steps: number;
+  /** the classic model's steps take ~1-2 ms: more of them for the same noise, at little cost */
+  classicSteps: number;
   minTime: number;
   settle: number;
   reps: number;
@@ -55,6 +57,7 @@ function parseArgs(argv: string[]): Args {
     threads: (val('threads') ?? '1,2').split(',').map(Number),
     warmup: Number(val('warmup') ?? 50),
     steps: Number(val('steps') ?? (quick ? 60 : 300)),
+    classicSteps: Number(val('classic-steps') ?? val('steps') ?? (quick ? 300 : 1500)),
     minTime: Number(val('min-time') ?? (quick ? 0.2 : 1.0)),
     settle: Number(val('settle') ?? (quick ? 2 : 15)),
     reps: Number(val('reps') ?? 1),
@@ -330,7 +333,7 @@ interface Meta {
   machine: { cpu: string; node: string; platform: string; loadavg_end?: number[] };
   tensile: Rec & { git: { commit: string; dirty: boolean }; addon: string };
   torch: Rec | null;
-  settings: { reps: number; settle_s: number; threads: number[]; warmup: number; steps: number; min_time_s: number; only: string[] };
+  settings: { reps: number; settle_s: number; threads: number[]; warmup: number; steps: number; classic_steps?: number; min_time_s: number; only: string[] };
 }
 
 /** The markdown report: what was measured, on what, and the table. */
@@ -340,7 +343,7 @@ function report(rows: Row[], m: Meta): string {
   const header = [
     `tensile ${t.git.commit}${t.git.dirty ? ' + uncommitted changes' : ''} (addon ${t.addon}, GEMM kernel ${String(t.gemmKernel)}) vs ${m.torch ? `PyTorch ${String(m.torch.torch)} "tuned" (OpenBLAS ${OPENBLAS_DIR}, MALLOC_*_THRESHOLD_=2e9)` : 'PyTorch: not installed'}`,
     `${m.date}, ${m.machine.cpu}, Node ${m.machine.node}${m.quick ? ', --quick' : ''}`,
-    `Training: ${s.steps} steps timed after ${s.warmup} warm-up steps, batch gather and loss readback included; micro-benchmarks: median, ≥ ${s.min_time_s} s each. ${s.reps > 1 ? `Each figure is the best of ${s.reps} runs, one child process each.` : 'Each figure comes from one child process and one run.'}`,
+    `Training: ${s.classic_steps !== undefined && s.classic_steps !== s.steps ? `${s.classic_steps} (classic) and ${s.steps} (standard)` : s.steps} steps timed after ${s.warmup} warm-up steps, batch gather and loss readback included; micro-benchmarks: median, ≥ ${s.min_time_s} s each. ${s.reps > 1 ? `Each figure is the best of ${s.reps} runs, one child process each.` : 'Each figure comes from one child process and one run.'}`,
     `"other load": CPUs kept busy by other processes during the row's two runs (of ${CPUS}); ⚠ where it leaves the row's threads less than whole CPUs (load + threads > ${CPUS + SLACK}): that row is not to be trusted, and its target is not judged.`,
   ];
   return `${header.join('  \n')}\n\n${markdown(rows, m.torch !== null)}\n`;
@@ -390,7 +393,7 @@ function main(): void {
   if (a.only.has('overhead')) each('overhead', 'overhead', a.quick ? ['--ops', '50000', '--reps', '3'] : ['--ops', '200000', '--reps', '5']);
   if (a.only.has('gemm')) each('gemm', 'gemm', [...minTime, '--sizes', GEMM_SIZES.join(',')]);
   if (a.only.has('layers')) each('layers', 'layers', minTime);
-  const trainExtra = (m: string) => ['--model', m, '--warmup', String(a.warmup), '--steps', String(a.steps)];
+  const trainExtra = (m: string) => ['--model', m, '--warmup', String(a.warmup), '--steps', String(m === 'classic' ? a.classicSteps : a.steps)];
   if (a.only.has('train')) {
     const data = prepareData();
     for (const m of ['classic', 'standard']) each(`train-${m}`, 'train', [...trainExtra(m), '--data', data]);
@@ -402,7 +405,7 @@ function main(): void {
     date: when, quick: a.quick,
     machine: { cpu: cpuName(), node: process.version, platform: `${os.platform()} ${os.release()}`, loadavg_end: loadavg() },
     tensile: { git, addon, ...tinfo }, torch: torch.ok ? (torch.info as Rec) : null,
-    settings: { reps: a.reps, settle_s: a.settle, threads: a.threads, warmup: a.warmup, steps: a.steps, min_time_s: a.minTime, only: [...a.only] },
+    settings: { reps: a.reps, settle_s: a.settle, threads: a.threads, warmup: a.warmup, steps: a.steps, classic_steps: a.classicSteps, min_time_s: a.minTime, only: [...a.only] },
   };
   const md = report(rows, meta);
   process.stdout.write(`\n${md}`);
