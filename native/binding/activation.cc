@@ -37,8 +37,10 @@ Napi::Value ActivationForward(const Napi::CallbackInfo& info) {
   double slope = double_arg(info, 7);
   dispatch_floating(dtype_arg(info, 6), "activation", [&](auto t) {
     using T = decltype(t);
-    activation_forward_cpu<T>(act, checked_ptr<T>(info, 1, n, "activation", "output"), checked_ptr<T>(info, 3, n, "activation", "input"), n,
-                              slope);
+    auto* output_p = checked_ptr<T>(info, 1, n, "activation", "output");
+    auto* input_p = checked_ptr<T>(info, 3, n, "activation", "input");
+    on_device("activation", [&] { activation_forward_cpu<T>(act, output_p, input_p, n, slope); },
+              TENSILE_CUDA(activation_forward_cuda<T>(act, output_p, input_p, n, slope, stream)));
   });
   return info.Env().Undefined();
 }
@@ -52,8 +54,11 @@ Napi::Value ActivationBackward(const Napi::CallbackInfo& info) {
   double slope = double_arg(info, 9);
   dispatch_floating(dtype_arg(info, 8), op, [&](auto t) {
     using T = decltype(t);
-    activation_backward_cpu<T>(act, checked_ptr<T>(info, 1, n, op, "grad_input"), checked_ptr<T>(info, 3, n, op, "grad_output"),
-                               checked_ptr<T>(info, 5, n, op, "saved"), n, slope);
+    auto* grad_input_p = checked_ptr<T>(info, 1, n, op, "grad_input");
+    auto* grad_output_p = checked_ptr<T>(info, 3, n, op, "grad_output");
+    auto* saved_p = checked_ptr<T>(info, 5, n, op, "saved");
+    on_device(op, [&] { activation_backward_cpu<T>(act, grad_input_p, grad_output_p, saved_p, n, slope); },
+              TENSILE_CUDA(activation_backward_cuda<T>(act, grad_input_p, grad_output_p, saved_p, n, slope, stream)));
   });
   return info.Env().Undefined();
 }
@@ -68,7 +73,10 @@ Napi::Value DropoutForward(const Napi::CallbackInfo& info) {
   uint8_t* mask = checked_ptr<uint8_t>(info, 2, n, op, "mask");
   dispatch_floating(dtype_arg(info, 7), op, [&](auto t) {
     using T = decltype(t);
-    dropout_forward_cpu<T>(checked_ptr<T>(info, 0, n, op, "output"), mask, checked_ptr<T>(info, 4, n, op, "input"), n, p, seed);
+    auto* output_p = checked_ptr<T>(info, 0, n, op, "output");
+    auto* input_p = checked_ptr<T>(info, 4, n, op, "input");
+    on_device(op, [&] { dropout_forward_cpu<T>(output_p, mask, input_p, n, p, seed); },
+              TENSILE_CUDA(dropout_forward_cuda<T>(output_p, mask, input_p, n, p, seed, stream)));
   });
   return info.Env().Undefined();
 }
@@ -82,7 +90,10 @@ Napi::Value DropoutBackward(const Napi::CallbackInfo& info) {
   const uint8_t* mask = checked_ptr<uint8_t>(info, 4, n, op, "mask");
   dispatch_floating(dtype_arg(info, 7), op, [&](auto t) {
     using T = decltype(t);
-    dropout_backward_cpu<T>(checked_ptr<T>(info, 0, n, op, "grad_input"), checked_ptr<T>(info, 2, n, op, "grad_output"), mask, n, p);
+    auto* grad_input_p = checked_ptr<T>(info, 0, n, op, "grad_input");
+    auto* grad_output_p = checked_ptr<T>(info, 2, n, op, "grad_output");
+    on_device(op, [&] { dropout_backward_cpu<T>(grad_input_p, grad_output_p, mask, n, p); },
+              TENSILE_CUDA(dropout_backward_cuda<T>(grad_input_p, grad_output_p, mask, n, p, stream)));
   });
   return info.Env().Undefined();
 }

@@ -36,10 +36,14 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
     T* rm = optional_checked_ptr<T>(info, 6, d.C, op, "running_mean");
     T* rv = optional_checked_ptr<T>(info, 8, d.C, op, "running_var");
     TENSILE_CHECK(training || (rm && rv), ValueError, op, ": running_mean and running_var must be given when training is false");
-    batch_norm_forward_cpu<T>(checked_ptr<T>(info, 0, d.numel, op, "output"), checked_ptr<T>(info, 2, d.C, op, "save_mean"),
-                              checked_ptr<T>(info, 4, d.C, op, "save_invstd"), rm, rv, checked_ptr<T>(info, 10, d.numel, op, "input"),
-                              optional_checked_ptr<T>(info, 12, d.C, op, "weight"), optional_checked_ptr<T>(info, 14, d.C, op, "bias"), d.N,
-                              d.C, d.S, training, momentum, eps);
+    auto* output_p = checked_ptr<T>(info, 0, d.numel, op, "output");
+    auto* save_mean_p = checked_ptr<T>(info, 2, d.C, op, "save_mean");
+    auto* save_invstd_p = checked_ptr<T>(info, 4, d.C, op, "save_invstd");
+    auto* input_p = checked_ptr<T>(info, 10, d.numel, op, "input");
+    auto* weight_p = optional_checked_ptr<T>(info, 12, d.C, op, "weight");
+    auto* bias_p = optional_checked_ptr<T>(info, 14, d.C, op, "bias");
+    on_device(op, [&] { batch_norm_forward_cpu<T>(output_p, save_mean_p, save_invstd_p, rm, rv, input_p, weight_p, bias_p, d.N, d.C, d.S, training, momentum, eps); },
+              TENSILE_CUDA(batch_norm_forward_cuda<T>(output_p, save_mean_p, save_invstd_p, rm, rv, input_p, weight_p, bias_p, d.N, d.C, d.S, training, momentum, eps, stream)));
   });
   return info.Env().Undefined();
 }
@@ -53,11 +57,16 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   bool training = bool_arg(info, 19);
   dispatch_floating(dtype_arg(info, 20), op, [&](auto t) {
     using T = decltype(t);
-    batch_norm_backward_cpu<T>(optional_checked_ptr<T>(info, 0, d.numel, op, "grad_input"), optional_checked_ptr<T>(info, 2, d.C, op, "grad_weight"),
-                               optional_checked_ptr<T>(info, 4, d.C, op, "grad_bias"), checked_ptr<T>(info, 6, d.numel, op, "grad_output"),
-                               checked_ptr<T>(info, 8, d.numel, op, "input"), checked_ptr<T>(info, 10, d.C, op, "save_mean"),
-                               checked_ptr<T>(info, 12, d.C, op, "save_invstd"), optional_checked_ptr<T>(info, 14, d.C, op, "weight"), d.N, d.C,
-                               d.S, training);
+    auto* grad_input_p = optional_checked_ptr<T>(info, 0, d.numel, op, "grad_input");
+    auto* grad_weight_p = optional_checked_ptr<T>(info, 2, d.C, op, "grad_weight");
+    auto* grad_bias_p = optional_checked_ptr<T>(info, 4, d.C, op, "grad_bias");
+    auto* grad_output_p = checked_ptr<T>(info, 6, d.numel, op, "grad_output");
+    auto* input_p = checked_ptr<T>(info, 8, d.numel, op, "input");
+    auto* save_mean_p = checked_ptr<T>(info, 10, d.C, op, "save_mean");
+    auto* save_invstd_p = checked_ptr<T>(info, 12, d.C, op, "save_invstd");
+    auto* weight_p = optional_checked_ptr<T>(info, 14, d.C, op, "weight");
+    on_device(op, [&] { batch_norm_backward_cpu<T>(grad_input_p, grad_weight_p, grad_bias_p, grad_output_p, input_p, save_mean_p, save_invstd_p, weight_p, d.N, d.C, d.S, training); },
+              TENSILE_CUDA(batch_norm_backward_cuda<T>(grad_input_p, grad_weight_p, grad_bias_p, grad_output_p, input_p, save_mean_p, save_invstd_p, weight_p, d.N, d.C, d.S, training, stream)));
   });
   return info.Env().Undefined();
 }

@@ -4,6 +4,9 @@
 
 #include "util.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace tensile {
 namespace {
 
@@ -20,6 +23,17 @@ __int128 strided_extent(const std::vector<int64_t>& shape, const std::vector<int
     else last += __int128(shape[d] - 1) * strides[d];
   }
   return empty ? 0 : last + 1;
+}
+
+// Row-major strides of a contiguous tensor of `shape`.
+std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape) {
+  std::vector<int64_t> st(shape.size());
+  int64_t s = 1;
+  for (size_t d = shape.size(); d-- > 0;) {
+    st[d] = s;
+    s *= shape[d];
+  }
+  return st;
 }
 
 // Elements of a contiguous tensor of `shape`.
@@ -39,7 +53,9 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   double scalar = double_arg(info, 7);
   dispatch_floating(dt, "unary", [&](auto t) {
     using T = decltype(t);
-    unary_cpu<T>(UnaryOp(op), checked_ptr<T>(info, 1, n, "unary", "output"), checked_ptr<T>(info, 3, n, "unary", "input"), n, scalar);
+    T* out = checked_ptr<T>(info, 1, n, "unary", "output");
+    const T* x = checked_ptr<T>(info, 3, n, "unary", "input");
+    on_device("unary", [&] { unary_cpu<T>(UnaryOp(op), out, x, n, scalar); }, TENSILE_CUDA(unary_cuda<T>(UnaryOp(op), out, x, n, scalar, stream)));
   });
   return info.Env().Undefined();
 }
@@ -60,7 +76,8 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
     T* out = checked_ptr<T>(info, 1, n, "binary", "output");
     const T* a = checked_ptr<T>(info, 3, a_extent, "binary", "a");
     const T* b = checked_ptr<T>(info, 6, b_extent, "binary", "b");
-    binary_cpu<T>(BinaryOp(op), out, a, as, b, bs, shape);
+    on_device("binary", [&] { binary_cpu<T>(BinaryOp(op), out, a, as, b, bs, shape); },
+              TENSILE_CUDA(binary_cuda<T>(BinaryOp(op), out, a, as, b, bs, shape, stream)));
   });
   return info.Env().Undefined();
 }
@@ -79,7 +96,8 @@ Napi::Value BinaryContiguous(const Napi::CallbackInfo& info) {
     T* out = checked_ptr<T>(info, 1, n, "binary", "output");
     const T* a = checked_ptr<T>(info, 3, n, "binary", "a");
     const T* b = checked_ptr<T>(info, 5, n, "binary", "b");
-    binary_contiguous_cpu<T>(BinaryOp(op), out, a, b, n);
+    on_device("binary", [&] { binary_contiguous_cpu<T>(BinaryOp(op), out, a, b, n); },
+              TENSILE_CUDA(binary_cuda<T>(BinaryOp(op), out, a, {1}, b, {1}, {n}, stream)));
   });
   return info.Env().Undefined();
 }
@@ -98,8 +116,11 @@ Napi::Value Where(const Napi::CallbackInfo& info) {
   const uint8_t* cond = checked_ptr<uint8_t>(info, 2, c_extent, "where", "condition");
   dispatch_all(dt, [&](auto t) {
     using T = decltype(t);
-    where_cpu<T>(checked_ptr<T>(info, 0, n, "where", "output"), cond, cs, checked_ptr<T>(info, 5, a_extent, "where", "input"), as,
-                 checked_ptr<T>(info, 8, b_extent, "where", "other"), bs, shape);
+    T* out = checked_ptr<T>(info, 0, n, "where", "output");
+    const T* a = checked_ptr<T>(info, 5, a_extent, "where", "input");
+    const T* b = checked_ptr<T>(info, 8, b_extent, "where", "other");
+    on_device("where", [&] { where_cpu<T>(out, cond, cs, a, as, b, bs, shape); },
+              TENSILE_CUDA(where_cuda<T>(out, cond, cs, a, as, b, bs, shape, stream)));
   });
   return info.Env().Undefined();
 }
@@ -120,7 +141,9 @@ Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
   size_t is = dtype_size(dt);
   void* out = checked_data(info, 0, out_extent, is, "copy", "output");
   const void* src = checked_data(info, 2, x_extent, is, "copy", "input");
-  copy_strided_cpu(out, out_strides, src, is, shape, strides);
+  if (out_extent == 0) return info.Env().Undefined();
+  on_device("copy", [&] { copy_strided_cpu(out, out_strides, src, is, shape, strides); },
+            TENSILE_CUDA(copy_strided_cuda(out, out_strides.empty() ? contiguous_strides(shape) : out_strides, src, is, shape, strides, stream)));
   return info.Env().Undefined();
 }
 
@@ -130,7 +153,7 @@ Napi::Value Cast(const Napi::CallbackInfo& info) {
   int64_t n = size_arg(info, 6, "cast", "n");
   void* out = checked_data(info, 0, n, dtype_size(od), "cast", "output");
   const void* x = checked_data(info, 3, n, dtype_size(xd), "cast", "input");
-  cast_cpu(out, od, x, xd, n);
+  on_device("cast", [&] { cast_cpu(out, od, x, xd, n); }, TENSILE_CUDA(cast_cuda(out, od, x, xd, n, stream)));
   return info.Env().Undefined();
 }
 
@@ -138,7 +161,9 @@ Napi::Value Cast(const Napi::CallbackInfo& info) {
 Napi::Value Fill(const Napi::CallbackInfo& info) {
   DType dt = dtype_arg(info, 3);
   int64_t n = size_arg(info, 2, "fill", "n");
-  fill_cpu(checked_data(info, 0, n, dtype_size(dt), "fill", "output"), dt, n, double_arg(info, 4));
+  void* out = checked_data(info, 0, n, dtype_size(dt), "fill", "output");
+  const double value = double_arg(info, 4);
+  on_device("fill", [&] { fill_cpu(out, dt, n, value); }, TENSILE_CUDA(fill_cuda(out, dt, n, value, stream)));
   return info.Env().Undefined();
 }
 
@@ -147,7 +172,10 @@ Napi::Value Uniform(const Napi::CallbackInfo& info) {
   int64_t n = size_arg(info, 2, "rand", "n");
   dispatch_floating(dtype_arg(info, 3), "rand", [&](auto t) {
     using T = decltype(t);
-    uniform_cpu<T>(checked_ptr<T>(info, 0, n, "rand", "output"), n, double_arg(info, 4), double_arg(info, 5), seed_arg(info, 6));
+    T* out = checked_ptr<T>(info, 0, n, "rand", "output");
+    const double lo = double_arg(info, 4), hi = double_arg(info, 5);
+    const uint64_t seed = seed_arg(info, 6);
+    on_device("rand", [&] { uniform_cpu<T>(out, n, lo, hi, seed); }, TENSILE_CUDA(uniform_cuda<T>(out, n, lo, hi, seed, stream)));
   });
   return info.Env().Undefined();
 }
@@ -157,10 +185,49 @@ Napi::Value Normal(const Napi::CallbackInfo& info) {
   int64_t n = size_arg(info, 2, "randn", "n");
   dispatch_floating(dtype_arg(info, 3), "randn", [&](auto t) {
     using T = decltype(t);
-    normal_cpu<T>(checked_ptr<T>(info, 0, n, "randn", "output"), n, double_arg(info, 4), double_arg(info, 5), seed_arg(info, 6));
+    T* out = checked_ptr<T>(info, 0, n, "randn", "output");
+    const double mean = double_arg(info, 4), std = double_arg(info, 5);
+    const uint64_t seed = seed_arg(info, 6);
+    on_device("randn", [&] { normal_cpu<T>(out, n, mean, std, seed); }, TENSILE_CUDA(normal_cuda<T>(out, n, mean, std, seed, stream)));
   });
   return info.Env().Undefined();
 }
+
+// The k row indices of a gather/scatter (int64 or int32 at slot i) as host int64s, each checked
+// against [0, rows): read where they live (a CUDA index is copied to the host: the range check needs
+// its values before any kernel runs).
+std::vector<int64_t> host_row_indices(const Napi::CallbackInfo& info, int i, DType idt, int64_t k, int64_t rows, const char* op) {
+  std::vector<int64_t> idx(static_cast<size_t>(k));
+  const size_t is = dtype_size(idt);
+  const void* p = checked_data(info, i, k, is, op, "index");
+  if (op_on_cuda()) {
+#ifdef TENSILE_HAVE_CUDA
+    std::vector<char> raw(size_t(k) * is);
+    check_cuda_status(cuda_copy_d2h(raw.data(), p, raw.size(), op_device() - 1), op);
+    if (idt == DType::Int64) std::memcpy(idx.data(), raw.data(), raw.size());
+    else for (int64_t j = 0; j < k; j++) idx[j] = reinterpret_cast<const int32_t*>(raw.data())[j];
+#endif
+  } else if (idt == DType::Int64) {
+    idx.assign(static_cast<const int64_t*>(p), static_cast<const int64_t*>(p) + k);
+  } else {
+    idx.assign(static_cast<const int32_t*>(p), static_cast<const int32_t*>(p) + k);
+  }
+  for (int64_t j = 0; j < k; j++)
+    TENSILE_CHECK(idx[j] >= 0 && idx[j] < rows, IndexError, op, ": index ", idx[j], " at position ", j, " is out of range for dimension 0 of size ", rows);
+  return idx;
+}
+
+#ifdef TENSILE_HAVE_CUDA
+// The checked host indices as int64 device memory for a launcher (scratch, freed after the launch in
+// stream order).
+struct DeviceIndices {
+  CudaScratch buf;
+  DeviceIndices(const std::vector<int64_t>& idx, const char* op) : buf(std::max<size_t>(1, idx.size()) * sizeof(int64_t)) {
+    check_cuda_status(buf.status(), op);
+    check_cuda_status(cuda_copy_h2d(buf.as<void>(), idx.data(), idx.size() * sizeof(int64_t), op_device() - 1), op);
+  }
+};
+#endif
 
 // indexSelect(out, outOff, x, xOff, rows, rowElems, dtype, idx, idxOff, k, idxDtype): rows of x
 // (rows, rowElems) gathered by idx (k) of int32 or int64 into out (k, rowElems).
@@ -170,19 +237,12 @@ Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
   int64_t rows = size_arg(info, 4, op, "rows"), row = size_arg(info, 5, op, "rowElems"), k = size_arg(info, 9, op, "k");
   TENSILE_CHECK(idt == DType::Int64 || idt == DType::Int32, DTypeError, "indexSelect: index must be int64 or int32 but got ", dtype_name(idt));
   size_t is = dtype_size(dt);
-  std::vector<int64_t> idx(static_cast<size_t>(k));
-  if (idt == DType::Int64) {
-    const int64_t* p = checked_ptr<int64_t>(info, 7, k, op, "index");
-    idx.assign(p, p + k);
-  } else {
-    const int32_t* p = checked_ptr<int32_t>(info, 7, k, op, "index");
-    idx.assign(p, p + k);
-  }
-  for (int64_t j = 0; j < k; j++)
-    TENSILE_CHECK(idx[j] >= 0 && idx[j] < rows, IndexError, "indexSelect: index ", idx[j], " at position ", j, " is out of range for dimension 0 of size ", rows);
+  const std::vector<int64_t> idx = host_row_indices(info, 7, idt, k, rows, op);
   void* out = checked_data(info, 0, __int128(k) * row, is, op, "output");
   const void* x = checked_data(info, 2, __int128(rows) * row, is, op, "input");
-  index_select_rows_cpu(out, x, size_t(row) * is, idx.data(), k);
+  if (k == 0 || row == 0) return info.Env().Undefined();
+  on_device(op, [&] { index_select_rows_cpu(out, x, size_t(row) * is, idx.data(), k); },
+            TENSILE_CUDA(index_select_rows_cuda(out, x, size_t(row) * is, DeviceIndices(idx, op).buf.as<int64_t>(), k, stream)));
   return info.Env().Undefined();
 }
 
@@ -191,13 +251,14 @@ Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
 Napi::Value IndexAddRows(const Napi::CallbackInfo& info) {
   const char* op = "indexAdd";
   int64_t rows = size_arg(info, 4, op, "rows"), row = size_arg(info, 5, op, "rowElems"), k = size_arg(info, 9, op, "k");
-  const int64_t* idx = checked_ptr<int64_t>(info, 7, k, op, "index");
-  for (int64_t j = 0; j < k; j++)
-    TENSILE_CHECK(idx[j] >= 0 && idx[j] < rows, IndexError, "indexAdd: index ", idx[j], " is out of range for dimension 0 of size ", rows);
+  const std::vector<int64_t> idx = host_row_indices(info, 7, DType::Int64, k, rows, op);
   dispatch_floating(dtype_arg(info, 6), op, [&](auto t) {
     using T = decltype(t);
-    index_add_rows_cpu<T>(checked_ptr<T>(info, 0, __int128(rows) * row, op, "output"), checked_ptr<T>(info, 2, __int128(k) * row, op, "source"), row,
-                          idx, k);
+    T* out = checked_ptr<T>(info, 0, __int128(rows) * row, op, "output");
+    const T* src = checked_ptr<T>(info, 2, __int128(k) * row, op, "source");
+    if (k == 0 || row == 0) return;
+    on_device(op, [&] { index_add_rows_cpu<T>(out, src, row, idx.data(), k); },
+              TENSILE_CUDA(index_add_rows_cuda<T>(out, src, row, DeviceIndices(idx, op).buf.as<int64_t>(), k, stream)));
   });
   return info.Env().Undefined();
 }

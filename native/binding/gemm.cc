@@ -9,6 +9,10 @@
 namespace tensile {
 namespace {
 
+// tn.backends.cuda.allowTF32: TF32 tensor-core products for float32 GEMMs on CUDA (off by default,
+// as torch.backends.cuda.matmul.allow_tf32).
+bool allow_tf32 = false;
+
 // Elements spanned by `batch` matrices of (rows, cols) with row stride ld, `stride` apart.
 __int128 matrix_extent(int64_t batch, int64_t rows, int64_t cols, int64_t ld, int64_t stride) {
   if (batch == 0 || rows == 0 || cols == 0) return 0;
@@ -47,7 +51,9 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     const T* a = checked_ptr<T>(info, 6, reads ? matrix_extent(batch, aRows, aCols, lda, sa) : 0, "gemm", "A");
     const T* b = checked_ptr<T>(info, 9, reads ? matrix_extent(batch, bRows, bCols, ldb, sb) : 0, "gemm", "B");
     T* c = checked_ptr<T>(info, 13, matrix_extent(batch, M, N, ldc, sc), "gemm", "C");
-    gemm_batched_cpu<T>(ta, tb, M, N, K, T(alpha), a, lda, sa, b, ldb, sb, T(beta), c, ldc, sc, batch);
+    on_device("gemm", [&] { gemm_batched_cpu<T>(ta, tb, M, N, K, T(alpha), a, lda, sa, b, ldb, sb, T(beta), c, ldc, sc, batch); },
+              TENSILE_CUDA(gemm_batched_cuda<T>(ta, tb, M, N, K, T(alpha), a, lda, sa, b, ldb, sb, T(beta), c, ldc, sc, batch,
+                                                allow_tf32, stream)));
   });
   return info.Env().Undefined();
 }
@@ -57,11 +63,18 @@ Napi::Value GemmKernel(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), gemm_cpu_variant());
 }
 
+// setAllowTF32(flag)
+Napi::Value SetAllowTF32(const Napi::CallbackInfo& info) {
+  allow_tf32 = bool_arg(info, 0);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void RegisterGemm(Napi::Env env, Napi::Object exports) {
   TENSILE_EXPORT(exports, "gemm", Gemm);
   TENSILE_EXPORT(exports, "gemmKernel", GemmKernel);
+  TENSILE_EXPORT(exports, "setAllowTF32", SetAllowTF32);
 }
 
 }  // namespace tensile

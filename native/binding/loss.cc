@@ -6,6 +6,7 @@
 #include "registry.h"
 #include "util.h"
 
+
 namespace tensile {
 namespace {
 
@@ -61,9 +62,11 @@ Napi::Value SoftmaxForwardFn(const Napi::CallbackInfo& info) {
     T* out = checked_ptr<T>(info, 0, n, op, "out", kLossRange);
     const T* x = checked_ptr<T>(info, 2, n, op, "input", kLossRange);
     if (Log)
-      log_softmax_forward_cpu<T>(out, x, outer, C, inner);
+      on_device(op, [&] { log_softmax_forward_cpu<T>(out, x, outer, C, inner); },
+                TENSILE_CUDA(log_softmax_forward_cuda<T>(out, x, outer, C, inner, stream)));
     else
-      softmax_forward_cpu<T>(out, x, outer, C, inner);
+      on_device(op, [&] { softmax_forward_cpu<T>(out, x, outer, C, inner); },
+                TENSILE_CUDA(softmax_forward_cuda<T>(out, x, outer, C, inner, stream)));
   });
   return info.Env().Undefined();
 }
@@ -81,9 +84,11 @@ Napi::Value SoftmaxBackwardFn(const Napi::CallbackInfo& info) {
     const T* dy = checked_ptr<T>(info, 2, n, op, "grad", kLossRange);
     const T* out = checked_ptr<T>(info, 4, n, op, "output", kLossRange);
     if (Log)
-      log_softmax_backward_cpu<T>(dx, dy, out, outer, C, inner);
+      on_device(op, [&] { log_softmax_backward_cpu<T>(dx, dy, out, outer, C, inner); },
+                TENSILE_CUDA(log_softmax_backward_cuda<T>(dx, dy, out, outer, C, inner, stream)));
     else
-      softmax_backward_cpu<T>(dx, dy, out, outer, C, inner);
+      on_device(op, [&] { softmax_backward_cpu<T>(dx, dy, out, outer, C, inner); },
+                TENSILE_CUDA(softmax_backward_cuda<T>(dx, dy, out, outer, C, inner, stream)));
   });
   return info.Env().Undefined();
 }
@@ -120,13 +125,28 @@ ClassLossArgs class_loss_args(const Napi::CallbackInfo& info, const char* op, in
 }
 
 // Runs fn(target) with the class-index target at slot i (S entries of int64 or int32), after
-// checking every entry against [0, C) or ignore_index.
+// checking every entry against [0, C) or ignore_index. On CUDA the targets stay on the device (reading
+// them here would wait for the device every step): the kernels read nothing for a bad target and
+// give NaN, and the forward (`report`) queues a count of bad targets that the next read of device
+// memory raises as an IndexError.
 template <typename Fn>
-void with_target(const Napi::CallbackInfo& info, int i, const ClassLossArgs& a, const char* op, Fn&& fn) {
+void with_target(const Napi::CallbackInfo& info, int i, const ClassLossArgs& a, const char* op, bool report, Fn&& fn) {
   dispatch_target(a.target_dtype, op, [&](auto ti) {
     using TI = decltype(ti);
     const TI* target = checked_ptr<TI>(info, i, a.S, op, "target", kLossRange);
-    check_targets(op, target, a.S, a.C, a.ignore);
+    if (!op_on_cuda()) {
+      check_targets(op, target, a.S, a.C, a.ignore);
+    } else if (report && a.S > 0) {
+#ifdef TENSILE_HAVE_CUDA
+      void* result = nullptr;
+      cudaStream_t stream = op_stream(op);
+      check_cuda_status(cuda_alloc(&result, 2 * sizeof(int64_t), op_device() - 1), op);
+      int st = count_invalid_targets_cuda<TI>(static_cast<int64_t*>(result), target, a.S, a.C, a.ignore, stream);
+      if (st) cuda_free(result);
+      check_cuda_status(st, op);
+      defer_check(DeferredCheck{static_cast<int64_t*>(result), op_device(), op, a.C});
+#endif
+    }
     fn(target);
   });
 }
@@ -145,8 +165,9 @@ Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
     T* logp = checked_ptr<T>(info, 4, a.n, op, "logp", kLossRange);
     const T* logits = checked_ptr<T>(info, 6, a.n, op, "input", kLossRange);
     const T* weight = optional_checked_ptr<T>(info, 11, a.C, op, "weight", kLossRange);
-    with_target(info, 8, a, op, [&](auto target) {
-      cross_entropy_forward_cpu<T>(out, tw, logp, logits, target, weight, a.red, a.ignore, a.eps, a.outer, a.C, a.inner);
+    with_target(info, 8, a, op, true, [&](auto target) {
+      on_device(op, [&] { cross_entropy_forward_cpu<T>(out, tw, logp, logits, target, weight, a.red, a.ignore, a.eps, a.outer, a.C, a.inner); },
+                TENSILE_CUDA(cross_entropy_forward_cuda<T>(out, tw, logp, logits, target, weight, a.red, a.ignore, a.eps, a.outer, a.C, a.inner, stream)));
     });
   });
   return info.Env().Undefined();
@@ -165,8 +186,9 @@ Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info) {
     const T* logp = checked_ptr<T>(info, 4, a.n, op, "logp", kLossRange);
     const T* weight = optional_checked_ptr<T>(info, 9, a.C, op, "weight", kLossRange);
     const T* tw = checked_ptr<T>(info, 11, 1, op, "totalWeight", kLossRange);
-    with_target(info, 6, a, op, [&](auto target) {
-      cross_entropy_backward_cpu<T>(dlogits, dout, logp, target, weight, tw, a.red, a.ignore, a.eps, a.outer, a.C, a.inner);
+    with_target(info, 6, a, op, false, [&](auto target) {
+      on_device(op, [&] { cross_entropy_backward_cpu<T>(dlogits, dout, logp, target, weight, tw, a.red, a.ignore, a.eps, a.outer, a.C, a.inner); },
+                TENSILE_CUDA(cross_entropy_backward_cuda<T>(dlogits, dout, logp, target, weight, tw, a.red, a.ignore, a.eps, a.outer, a.C, a.inner, stream)));
     });
   });
   return info.Env().Undefined();
@@ -184,8 +206,9 @@ Napi::Value NllLossForward(const Napi::CallbackInfo& info) {
     T* tw = checked_ptr<T>(info, 2, 1, op, "totalWeight", kLossRange);
     const T* logp = checked_ptr<T>(info, 4, a.n, op, "input", kLossRange);
     const T* weight = optional_checked_ptr<T>(info, 9, a.C, op, "weight", kLossRange);
-    with_target(info, 6, a, op, [&](auto target) {
-      nll_loss_forward_cpu<T>(out, tw, logp, target, weight, a.red, a.ignore, a.outer, a.C, a.inner);
+    with_target(info, 6, a, op, true, [&](auto target) {
+      on_device(op, [&] { nll_loss_forward_cpu<T>(out, tw, logp, target, weight, a.red, a.ignore, a.outer, a.C, a.inner); },
+                TENSILE_CUDA(nll_loss_forward_cuda<T>(out, tw, logp, target, weight, a.red, a.ignore, a.outer, a.C, a.inner, stream)));
     });
   });
   return info.Env().Undefined();
@@ -203,8 +226,9 @@ Napi::Value NllLossBackward(const Napi::CallbackInfo& info) {
     const T* dout = checked_ptr<T>(info, 2, a.red == Reduction::None ? a.S : 1, op, "grad", kLossRange);
     const T* weight = optional_checked_ptr<T>(info, 7, a.C, op, "weight", kLossRange);
     const T* tw = checked_ptr<T>(info, 9, 1, op, "totalWeight", kLossRange);
-    with_target(info, 4, a, op, [&](auto target) {
-      nll_loss_backward_cpu<T>(dlogp, dout, target, weight, tw, a.red, a.ignore, a.outer, a.C, a.inner);
+    with_target(info, 4, a, op, false, [&](auto target) {
+      on_device(op, [&] { nll_loss_backward_cpu<T>(dlogp, dout, target, weight, tw, a.red, a.ignore, a.outer, a.C, a.inner); },
+                TENSILE_CUDA(nll_loss_backward_cuda<T>(dlogp, dout, target, weight, tw, a.red, a.ignore, a.outer, a.C, a.inner, stream)));
     });
   });
   return info.Env().Undefined();
@@ -238,7 +262,8 @@ Napi::Value PointwiseForward(const Napi::CallbackInfo& info) {
     T* out = checked_ptr<T>(info, 0, red == Reduction::None ? n : 1, op, "out", kLossRange);
     const T* input = checked_ptr<T>(info, 2, n, op, "input", kLossRange);
     const T* target = checked_ptr<T>(info, 4, n, op, "target", kLossRange);
-    pointwise_loss_forward_cpu<T>(L, out, input, target, red, beta, n);
+    on_device(op, [&] { pointwise_loss_forward_cpu<T>(L, out, input, target, red, beta, n); },
+              TENSILE_CUDA(pointwise_loss_forward_cuda<T>(L, out, input, target, red, beta, n, stream)));
   });
   return info.Env().Undefined();
 }
@@ -257,7 +282,8 @@ Napi::Value PointwiseBackward(const Napi::CallbackInfo& info) {
     const T* dout = checked_ptr<T>(info, 2, red == Reduction::None ? n : 1, op, "grad", kLossRange);
     const T* input = checked_ptr<T>(info, 4, n, op, "input", kLossRange);
     const T* target = checked_ptr<T>(info, 6, n, op, "target", kLossRange);
-    pointwise_loss_backward_cpu<T>(L, dinput, dout, input, target, red, beta, n);
+    on_device(op, [&] { pointwise_loss_backward_cpu<T>(L, dinput, dout, input, target, red, beta, n); },
+              TENSILE_CUDA(pointwise_loss_backward_cuda<T>(L, dinput, dout, input, target, red, beta, n, stream)));
   });
   return info.Env().Undefined();
 }

@@ -67,8 +67,10 @@ Napi::Value MaxPool2dForward(const Napi::CallbackInfo& info) {
   int64_t* idx = checked_ptr<int64_t>(info, 2, g.out, op, "indices");
   dispatch_floating(dtype_arg(info, 19), op, [&](auto t) {
     using T = decltype(t);
-    max_pool2d_forward_cpu<T>(checked_ptr<T>(info, 0, g.out, op, "output"), idx, checked_ptr<T>(info, 4, g.in, op, "input"), g.P, g.H, g.W,
-                              g.OH, g.OW, w, relu);
+    auto* output_p = checked_ptr<T>(info, 0, g.out, op, "output");
+    auto* input_p = checked_ptr<T>(info, 4, g.in, op, "input");
+    on_device(op, [&] { max_pool2d_forward_cpu<T>(output_p, idx, input_p, g.P, g.H, g.W, g.OH, g.OW, w, relu); },
+              TENSILE_CUDA(max_pool2d_forward_cuda<T>(output_p, idx, input_p, g.P, g.H, g.W, g.OH, g.OW, w, relu, stream)));
   });
   return info.Env().Undefined();
 }
@@ -82,7 +84,8 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   const int64_t* idx = checked_ptr<int64_t>(info, 4, g.out, op, "indices");
   const int64_t plane = g.H * g.W;
   // One branch-free pass for the common case; the first bad index is looked up only to name it.
-  if (!indices_in_range(idx, g.out, plane)) {
+  // CUDA indices stay on the device: that kernel skips any index outside the plane instead.
+  if (!op_on_cuda() && !indices_in_range(idx, g.out, plane)) {
     for (int64_t k = 0; k < g.out; k++)
       TENSILE_CHECK(idx[k] >= -1 && idx[k] < plane, IndexError, op, ": index ", idx[k], " at position ", k, " is out of range for a plane of ",
                     g.H, "x", g.W);
@@ -92,8 +95,10 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   if (has_window) w = window_arg(info, 12, true, op);
   dispatch_floating(dtype_arg(info, 11), op, [&](auto t) {
     using T = decltype(t);
-    max_pool2d_backward_cpu<T>(checked_ptr<T>(info, 0, g.in, op, "grad_input"), checked_ptr<T>(info, 2, g.out, op, "grad_output"), idx, g.P,
-                               g.H, g.W, g.OH, g.OW, has_window ? &w : nullptr);
+    auto* grad_input_p = checked_ptr<T>(info, 0, g.in, op, "grad_input");
+    auto* grad_output_p = checked_ptr<T>(info, 2, g.out, op, "grad_output");
+    on_device(op, [&] { max_pool2d_backward_cpu<T>(grad_input_p, grad_output_p, idx, g.P, g.H, g.W, g.OH, g.OW, has_window ? &w : nullptr); },
+              TENSILE_CUDA(max_pool2d_backward_cuda<T>(grad_input_p, grad_output_p, idx, g.P, g.H, g.W, g.OH, g.OW, stream)));
   });
   return info.Env().Undefined();
 }
@@ -123,8 +128,10 @@ Napi::Value AvgPool2dForward(const Napi::CallbackInfo& info) {
   const Planes& g = a.g;
   dispatch_floating(a.dtype, op, [&](auto t) {
     using T = decltype(t);
-    avg_pool2d_forward_cpu<T>(checked_ptr<T>(info, 0, g.out, op, "output"), checked_ptr<T>(info, 2, g.in, op, "input"), g.P, g.H, g.W, g.OH,
-                              g.OW, a.w, a.include_pad, a.divisor);
+    auto* output_p = checked_ptr<T>(info, 0, g.out, op, "output");
+    auto* input_p = checked_ptr<T>(info, 2, g.in, op, "input");
+    on_device(op, [&] { avg_pool2d_forward_cpu<T>(output_p, input_p, g.P, g.H, g.W, g.OH, g.OW, a.w, a.include_pad, a.divisor); },
+              TENSILE_CUDA(avg_pool2d_forward_cuda<T>(output_p, input_p, g.P, g.H, g.W, g.OH, g.OW, a.w, a.include_pad, a.divisor, stream)));
   });
   return info.Env().Undefined();
 }
@@ -137,8 +144,10 @@ Napi::Value AvgPool2dBackward(const Napi::CallbackInfo& info) {
   const Planes& g = a.g;
   dispatch_floating(a.dtype, op, [&](auto t) {
     using T = decltype(t);
-    avg_pool2d_backward_cpu<T>(checked_ptr<T>(info, 0, g.in, op, "grad_input"), checked_ptr<T>(info, 2, g.out, op, "grad_output"), g.P, g.H,
-                               g.W, g.OH, g.OW, a.w, a.include_pad, a.divisor);
+    auto* grad_input_p = checked_ptr<T>(info, 0, g.in, op, "grad_input");
+    auto* grad_output_p = checked_ptr<T>(info, 2, g.out, op, "grad_output");
+    on_device(op, [&] { avg_pool2d_backward_cpu<T>(grad_input_p, grad_output_p, g.P, g.H, g.W, g.OH, g.OW, a.w, a.include_pad, a.divisor); },
+              TENSILE_CUDA(avg_pool2d_backward_cuda<T>(grad_input_p, grad_output_p, g.P, g.H, g.W, g.OH, g.OW, a.w, a.include_pad, a.divisor, stream)));
   });
   return info.Env().Undefined();
 }
@@ -150,8 +159,10 @@ Napi::Value AdaptiveAvgPool2dForward(const Napi::CallbackInfo& info) {
   Planes g = planes_arg(info, 4, op);
   dispatch_floating(dtype_arg(info, 9), op, [&](auto t) {
     using T = decltype(t);
-    adaptive_avg_pool2d_forward_cpu<T>(checked_ptr<T>(info, 0, g.out, op, "output"), checked_ptr<T>(info, 2, g.in, op, "input"), g.P, g.H, g.W,
-                                       g.OH, g.OW);
+    auto* output_p = checked_ptr<T>(info, 0, g.out, op, "output");
+    auto* input_p = checked_ptr<T>(info, 2, g.in, op, "input");
+    on_device(op, [&] { adaptive_avg_pool2d_forward_cpu<T>(output_p, input_p, g.P, g.H, g.W, g.OH, g.OW); },
+              TENSILE_CUDA(adaptive_avg_pool2d_forward_cuda<T>(output_p, input_p, g.P, g.H, g.W, g.OH, g.OW, stream)));
   });
   return info.Env().Undefined();
 }
@@ -163,8 +174,10 @@ Napi::Value AdaptiveAvgPool2dBackward(const Napi::CallbackInfo& info) {
   Planes g = planes_arg(info, 4, op);
   dispatch_floating(dtype_arg(info, 9), op, [&](auto t) {
     using T = decltype(t);
-    adaptive_avg_pool2d_backward_cpu<T>(checked_ptr<T>(info, 0, g.in, op, "grad_input"), checked_ptr<T>(info, 2, g.out, op, "grad_output"),
-                                        g.P, g.H, g.W, g.OH, g.OW);
+    auto* grad_input_p = checked_ptr<T>(info, 0, g.in, op, "grad_input");
+    auto* grad_output_p = checked_ptr<T>(info, 2, g.out, op, "grad_output");
+    on_device(op, [&] { adaptive_avg_pool2d_backward_cpu<T>(grad_input_p, grad_output_p, g.P, g.H, g.W, g.OH, g.OW); },
+              TENSILE_CUDA(adaptive_avg_pool2d_backward_cuda<T>(grad_input_p, grad_output_p, g.P, g.H, g.W, g.OH, g.OW, stream)));
   });
   return info.Env().Undefined();
 }

@@ -24,7 +24,9 @@ Napi::Value ReduceDim(const Napi::CallbackInfo& info) {
   dispatch_all(dtype_arg(info, 10), [&](auto t) {
     using T = decltype(t);
     T* out = needs_out ? checked_ptr<T>(info, 1, out_n, "reduce", "output") : nullptr;
-    reduce_dim_cpu<T>(ReduceOp(op), out, idx, checked_ptr<T>(info, 5, in_n, "reduce", "input"), outer, r, inner);
+    const T* x = checked_ptr<T>(info, 5, in_n, "reduce", "input");
+    on_device("reduce", [&] { reduce_dim_cpu<T>(ReduceOp(op), out, idx, x, outer, r, inner); },
+              TENSILE_CUDA(reduce_dim_cuda<T>(ReduceOp(op), out, idx, x, outer, r, inner, stream)));
   });
   return info.Env().Undefined();
 }

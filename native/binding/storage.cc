@@ -11,6 +11,7 @@
 #include "registry.h"
 #include "util.h"
 
+
 namespace tensile {
 
 void register_error_classes(Napi::Env env, Napi::Object classes);
@@ -25,9 +26,24 @@ namespace {
 // the footprint flat, at the cost of more (cheap, young-heap) collections.
 constexpr int64_t kExternalWeight = 4;
 
+// Hands a block back to the allocator it came from.
+void free_block(const Storage* s) {
+#ifdef TENSILE_HAVE_CUDA
+  if (s->device > 0) {
+    cuda_free(s->data);
+    return;
+  }
+  if (s->pinned) {
+    cuda_host_free(s->data);
+    return;
+  }
+#endif
+  cpu_free(s->data, s->bytes);
+}
+
 void release_data(node_api_basic_env env, Storage* s) {
   if (!s->data) return;
-  cpu_free(s->data, s->bytes);
+  free_block(s);
   s->data = nullptr;
   int64_t ignored;
   napi_adjust_external_memory(env, -int64_t(s->bytes) * kExternalWeight, &ignored);
@@ -39,29 +55,117 @@ void finalize_storage(node_api_basic_env env, void* data, void* /*hint*/) {
   delete s;
 }
 
-// alloc(bytes, device) -> handle. Memory is uninitialised.
-Napi::Value Alloc(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int64_t bytes = int_arg(info, 0);
-  int64_t device = int_arg(info, 1);
-  TENSILE_CHECK(bytes >= 0, ValueError, "alloc: negative size ", bytes);
-  TENSILE_CHECK(device == 0, DeviceError, "alloc: device ", device, " is not available in this build");
-  auto* s = new Storage{nullptr, size_t(bytes), int(device)};
+// The devices this process can use: probed once (the answer does not change while it runs).
+int cuda_device_count() {
+  static const int n = cuda_probe().device_count;
+  return n;
+}
+
+// Why `device` (1 + n) cannot hold memory, or "" when it can.
+std::string device_unavailable(int device) {
+  if (device == 0) return "";
+  CudaProbe p = cuda_probe();
+  if (!p.compiled) return p.message;
+  if (p.device_count == 0) return str_cat(p.error_name, ": ", p.message);
+  if (device - 1 >= cuda_device_count()) return str_cat("this machine has ", cuda_device_count(), " CUDA device", cuda_device_count() == 1 ? "" : "s");
+  return "";
+}
+
+// Memory for a new storage on s->device (s->pinned asks for page-locked host memory, and is cleared
+// when none can be had).
+void allocate_block(Storage* s) {
+#ifdef TENSILE_HAVE_CUDA
+  if (s->device > 0) {
+    int st = cuda_alloc(&s->data, s->bytes, s->device - 1);
+    if (st) check_cuda_status(st, "alloc");
+    return;
+  }
+  if (s->pinned) {
+    if (cuda_device_count() > 0 && cuda_host_alloc(&s->data, s->bytes) == 0) return;
+    s->pinned = false;
+  }
+#else
+  s->pinned = false;
+#endif
   try {
-    s->data = cpu_alloc(size_t(bytes));
+    s->data = cpu_alloc(s->bytes);
+  } catch (...) {
+    throw BindingError{ErrorKind::OutOfMemoryError, str_cat("alloc: out of host memory allocating ", s->bytes, " bytes")};
+  }
+}
+
+Napi::Value new_storage(Napi::Env env, int64_t bytes, int64_t device, bool pinned) {
+  TENSILE_CHECK(bytes >= 0, ValueError, "alloc: negative size ", bytes);
+  TENSILE_CHECK(device >= 0 && device <= 1024, DeviceError, "alloc: invalid device code ", device);
+  std::string why = device_unavailable(int(device));
+  TENSILE_CHECK(why.empty(), DeviceError, "alloc: device '", device_name(int(device)), "' is not available: ", why);
+  auto* s = new Storage{nullptr, size_t(bytes), int(device), pinned};
+  try {
+    allocate_block(s);
   } catch (...) {
     delete s;
-    throw BindingError{ErrorKind::OutOfMemoryError, str_cat("alloc: out of host memory allocating ", bytes, " bytes")};
+    throw;
   }
   int64_t ignored;
   napi_adjust_external_memory(env, bytes * kExternalWeight, &ignored);
   napi_value handle;
   if (napi_create_external(env, s, finalize_storage, nullptr, &handle) != napi_ok) {
-    cpu_free(s->data, s->bytes);
+    free_block(s);
     delete s;
     throw BindingError{ErrorKind::Error, "alloc: could not create a storage handle"};
   }
   return Napi::Value(env, handle);
+}
+
+// alloc(bytes, device) -> handle; device 0 = cpu, 1 + n = cuda:n. Memory is uninitialised.
+Napi::Value Alloc(const Napi::CallbackInfo& info) { return new_storage(info.Env(), int_arg(info, 0), int_arg(info, 1), false); }
+
+// allocPinned(bytes) -> handle of a cpu storage in page-locked memory when a CUDA device is usable,
+// else in ordinary host memory (as PyTorch's pin_memory without an accelerator).
+Napi::Value AllocPinned(const Napi::CallbackInfo& info) { return new_storage(info.Env(), int_arg(info, 0), 0, true); }
+
+// isPinned(handle) -> whether the storage is page-locked host memory.
+Napi::Value IsPinned(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), storage_arg(info, 0)->pinned); }
+
+// Copies `n` bytes between two storages on any devices: host->device asynchronous, device->host
+// waits (and raises the device's deferred errors), device->device on one device asynchronous.
+void copy_bytes(Storage* dst, size_t dst_off, const Storage* src, size_t src_off, size_t n) {
+  if (n == 0) return;
+  char* d = static_cast<char*>(dst->data) + dst_off;
+  const char* from = static_cast<const char*>(src->data) + src_off;
+  if (dst->device == 0 && src->device == 0) {
+    std::memcpy(d, from, n);
+    return;
+  }
+#ifdef TENSILE_HAVE_CUDA
+  if (src->device == 0) {
+    check_cuda_status(src->pinned ? cuda_copy_h2d_pinned(d, from, n, dst->device - 1) : cuda_copy_h2d(d, from, n, dst->device - 1), "copy");
+  } else if (dst->device == 0) {
+    check_cuda_status(cuda_copy_d2h(d, from, n, src->device - 1), "copy");
+    raise_deferred_checks(src->device);
+  } else if (dst->device == src->device) {
+    check_cuda_status(cuda_copy_d2d(d, from, n, dst->device - 1), "copy");
+  } else {
+    // Between two devices: through the host (rare; peer access is not set up).
+    std::vector<char> tmp(n);
+    check_cuda_status(cuda_copy_d2h(tmp.data(), from, n, src->device - 1), "copy");
+    check_cuda_status(cuda_copy_h2d(d, tmp.data(), n, dst->device - 1), "copy");
+  }
+#else
+  throw BindingError{ErrorKind::DeviceError, "copy: this build of tensile has no CUDA kernels"};
+#endif
+}
+
+// copy(dst, dstByteOffset, src, srcByteOffset, bytes).
+Napi::Value Copy(const Napi::CallbackInfo& info) {
+  Storage* dst = storage_arg(info, 0);
+  Storage* src = storage_arg(info, 2);
+  int64_t doff = int_arg(info, 1), soff = int_arg(info, 3), n = int_arg(info, 4);
+  TENSILE_CHECK(doff >= 0 && soff >= 0 && n >= 0 && size_t(doff + n) <= dst->bytes && size_t(soff + n) <= src->bytes, ValueError,
+                "copy: ", n, " bytes from offset ", soff, " of a storage of ", src->bytes, " bytes to offset ", doff, " of one of ", dst->bytes,
+                " bytes do not fit");
+  copy_bytes(dst, size_t(doff), src, size_t(soff), size_t(n));
+  return info.Env().Undefined();
 }
 
 // free(handle): releases the memory now; the handle stays valid but empty.
@@ -88,7 +192,10 @@ Napi::Value Write(const Napi::CallbackInfo& info) {
   // ArrayBuffer wrapper route does not, and crashed on them).
   TENSILE_CHECK(st == napi_ok && (data || n == 0), ValueError, "write: cannot read this typed array's memory");
   TENSILE_CHECK(offset >= 0 && size_t(offset) + n <= s->bytes, ValueError, "write: ", n, " bytes at offset ", offset, " exceed storage of ", s->bytes, " bytes");
-  if (n) std::memcpy(static_cast<uint8_t*>(s->data) + offset, data, n);
+  if (n) {
+    Storage host{data, n, 0, false};
+    copy_bytes(s, size_t(offset), &host, 0, n);
+  }
   return info.Env().Undefined();
 }
 
@@ -99,7 +206,10 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
   int64_t n = int_arg(info, 2);
   TENSILE_CHECK(offset >= 0 && n >= 0 && size_t(offset + n) <= s->bytes, ValueError, "read: ", n, " bytes at offset ", offset, " exceed storage of ", s->bytes, " bytes");
   auto buf = Napi::ArrayBuffer::New(info.Env(), size_t(n));
-  if (n) std::memcpy(buf.Data(), static_cast<uint8_t*>(s->data) + offset, size_t(n));
+  if (n) {
+    Storage host{buf.Data(), size_t(n), 0, false};
+    copy_bytes(&host, 0, s, size_t(offset), size_t(n));
+  }
   return buf;
 }
 
@@ -146,6 +256,52 @@ Napi::Value CudaProbeJs(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// cudaSynchronize(index): waits for cuda:index's stream, then raises what the device deferred.
+Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
+  int64_t index = int_arg(info, 0);
+  std::string why = device_unavailable(int(index) + 1);
+  TENSILE_CHECK(index >= 0 && why.empty(), DeviceError, "cuda.synchronize: device 'cuda:", index, "' is not available: ", why);
+#ifdef TENSILE_HAVE_CUDA
+  check_cuda_status(cuda_synchronize(int(index)), "cuda.synchronize");
+  raise_deferred_checks(int(index) + 1);
+#endif
+  return info.Env().Undefined();
+}
+
+// cudaMemoryStats(index) -> { allocated, reserved, peakAllocated, numAllocRetries } (zeros without CUDA).
+Napi::Value CudaMemoryStats(const Napi::CallbackInfo& info) {
+  int64_t index = int_arg(info, 0);
+  auto o = Napi::Object::New(info.Env());
+  double a = 0, r = 0, p = 0, n = 0;
+#ifdef TENSILE_HAVE_CUDA
+  if (index >= 0 && index < cuda_device_count()) {
+    CudaAllocatorStats st = cuda_allocator_stats(int(index));
+    a = double(st.allocated), r = double(st.reserved), p = double(st.peak_allocated), n = double(st.num_alloc_retries);
+  }
+#else
+  (void)index;
+#endif
+  o.Set("allocated", a);
+  o.Set("reserved", r);
+  o.Set("peakAllocated", p);
+  o.Set("numAllocRetries", n);
+  return o;
+}
+
+// cudaEmptyCache(index): frees the device's cached blocks and the completed cached pinned blocks.
+Napi::Value CudaEmptyCache(const Napi::CallbackInfo& info) {
+  int64_t index = int_arg(info, 0);
+#ifdef TENSILE_HAVE_CUDA
+  if (index >= 0 && index < cuda_device_count()) {
+    check_cuda_status(cuda_empty_cache(int(index)), "cuda.emptyCache");
+    cuda_host_empty_cache();
+  }
+#else
+  (void)index;
+#endif
+  return info.Env().Undefined();
+}
+
 // initialize({ Error, ShapeError, ... }): the JS error classes native code throws.
 Napi::Value Initialize(const Napi::CallbackInfo& info) {
   register_error_classes(info.Env(), info[0].As<Napi::Object>());
@@ -157,6 +313,12 @@ Napi::Value Initialize(const Napi::CallbackInfo& info) {
 void RegisterStorage(Napi::Env env, Napi::Object exports) {
   TENSILE_EXPORT(exports, "initialize", Initialize);
   TENSILE_EXPORT(exports, "alloc", Alloc);
+  TENSILE_EXPORT(exports, "allocPinned", AllocPinned);
+  TENSILE_EXPORT(exports, "isPinned", IsPinned);
+  TENSILE_EXPORT(exports, "copy", Copy);
+  TENSILE_EXPORT(exports, "cudaSynchronize", CudaSynchronize);
+  TENSILE_EXPORT(exports, "cudaMemoryStats", CudaMemoryStats);
+  TENSILE_EXPORT(exports, "cudaEmptyCache", CudaEmptyCache);
   TENSILE_EXPORT(exports, "free", Free);
   TENSILE_EXPORT(exports, "write", Write);
   TENSILE_EXPORT(exports, "read", Read);

@@ -2,6 +2,7 @@
 
 #include <new>
 
+
 namespace tensile {
 namespace {
 
@@ -61,8 +62,86 @@ void throw_js_error(Napi::Env env, ErrorKind kind, const std::string& message) {
   Napi::Error::New(env, message).ThrowAsJavaScriptException();
 }
 
+std::string device_name(int device) { return device == 0 ? std::string("cpu") : str_cat("cuda:", device - 1); }
+
+namespace {
+thread_local int t_op_device = -1;
+thread_local const char* t_op_first_arg = "";
+}  // namespace
+
+int op_device() { return t_op_device; }
+void reset_op_device() { t_op_device = -1; }
+
+cudaStream_t op_stream(const char* op) {
+#ifdef TENSILE_HAVE_CUDA
+  cudaStream_t s = nullptr;
+  check_cuda_status(cuda_stream(t_op_device - 1, &s), op);
+  return s;
+#else
+  throw BindingError{ErrorKind::DeviceError, str_cat(op, ": this build of tensile has no CUDA kernels")};
+#endif
+}
+
+void check_cuda_status(int status, const char* op) {
+  if (status == 0) return;
+#ifdef TENSILE_HAVE_CUDA
+  if (cuda_is_oom(status)) throw BindingError{ErrorKind::OutOfMemoryError, str_cat(op, ": ", cuda_status_message(status))};
+  throw BindingError{ErrorKind::Error, str_cat(op, ": CUDA error ", cuda_status_message(status))};
+#else
+  throw BindingError{ErrorKind::Error, str_cat(op, ": CUDA status ", status, " in a build without CUDA")};
+#endif
+}
+
+namespace {
+std::vector<DeferredCheck>& deferred_checks() {
+  static auto* v = new std::vector<DeferredCheck>();
+  return *v;
+}
+}  // namespace
+
+void defer_check(DeferredCheck check) {
+#ifdef TENSILE_HAVE_CUDA
+  auto& v = deferred_checks();
+  v.push_back(std::move(check));
+  // A loop that never reads a value would queue without bound: look at the queue now and then.
+  if (v.size() >= 256) {
+    const int device = v.front().device;
+    check_cuda_status(cuda_synchronize(device - 1), v.front().op.c_str());
+    raise_deferred_checks(device);
+  }
+#else
+  (void)check;
+#endif
+}
+
+void raise_deferred_checks(int device) {
+#ifdef TENSILE_HAVE_CUDA
+  auto& v = deferred_checks();
+  std::string error;
+  for (size_t i = 0; i < v.size();) {
+    if (v[i].device != device) {
+      i++;
+      continue;
+    }
+    DeferredCheck c = std::move(v[i]);
+    v.erase(v.begin() + long(i));
+    int64_t r[2] = {0, -1};
+    int st = cuda_copy_d2h(r, c.result, sizeof r, device - 1);
+    cuda_free(c.result);
+    if (error.empty() && st == 0 && r[0] > 0)
+      error = str_cat(c.op, ": ", r[0], " target", r[0] == 1 ? " is" : "s are", " out of bounds for ", c.C,
+                      " classes (the first at position ", r[1], "), found on ", device_name(device),
+                      " when its results were next read; the results of that op are NaN");
+  }
+  if (!error.empty()) throw BindingError{ErrorKind::IndexError, error};
+#else
+  (void)device;
+#endif
+}
+
 Napi::Value call_guarded(const Napi::CallbackInfo& info, Napi::Value (*fn)(const Napi::CallbackInfo&)) {
   Napi::Env env = info.Env();
+  t_op_device = -1;
   try {
     return fn(info);
   } catch (const BindingError& e) {
@@ -75,15 +154,16 @@ Napi::Value call_guarded(const Napi::CallbackInfo& info, Napi::Value (*fn)(const
   return env.Undefined();
 }
 
-Storage* storage_arg(const Napi::CallbackInfo& info, int i) {
-  napi_value v = info[i];
+Storage* storage_value(napi_env env, napi_value v, int i) {
   void* p = nullptr;
-  if (napi_get_value_external(info.Env(), v, &p) != napi_ok || !p)
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p)
     throw BindingError{ErrorKind::Error, str_cat("argument ", i, " is not a tensor storage handle")};
   auto* s = static_cast<Storage*>(p);
   if (!s->data && s->bytes) throw BindingError{ErrorKind::Error, "tensor used after dispose()"};
   return s;
 }
+
+Storage* storage_arg(const Napi::CallbackInfo& info, int i) { return storage_value(info.Env(), info[i], i); }
 
 int64_t int_arg(const Napi::CallbackInfo& info, int i) {
   double d = 0;
@@ -152,11 +232,15 @@ uint64_t seed_arg(const Napi::CallbackInfo& info, int i) {
   return (uint64_t(uint32_t(int_arg(info, i))) << 32) | uint64_t(uint32_t(int_arg(info, i + 1)));
 }
 
-void* checked_data(const Napi::CallbackInfo& info, int i, __int128 n, size_t itemsize, const char* op, const char* name,
-                   RangeError report) {
-  Storage* s = storage_arg(info, i);
-  int64_t off = int_arg(info, i + 1);
-  TENSILE_CHECK(s->device == 0, DeviceError, op, ": ", name, " must be a cpu tensor");
+void* checked_storage_data(Storage* s, int64_t off, __int128 n, size_t itemsize, const char* op, const char* name, RangeError report) {
+  if (t_op_device < 0) {
+    t_op_device = s->device;
+    t_op_first_arg = name;
+  } else if (s->device != t_op_device) {
+    throw BindingError{ErrorKind::DeviceError, str_cat(op, ": expected all tensors on the same device, but ", name, " is on ",
+                                                       device_name(s->device), " and ", t_op_first_arg, " on ",
+                                                       device_name(t_op_device))};
+  }
   int64_t cap = int64_t(s->bytes / itemsize);
   if (off >= 0 && off <= cap && n >= 0 && n <= __int128(cap - off)) return static_cast<char*>(s->data) + off * int64_t(itemsize);
   if (report == RangeError::DoesNotFit)
@@ -164,6 +248,11 @@ void* checked_data(const Napi::CallbackInfo& info, int i, __int128 n, size_t ite
                                                       " does not fit its storage of ", cap, " elements")};
   throw BindingError{report == RangeError::NeedsAsValueError ? ErrorKind::ValueError : ErrorKind::IndexError,
                      str_cat(op, ": ", name, " needs ", count_str(n), " elements from offset ", off, " but its storage holds ", cap)};
+}
+
+void* checked_data(const Napi::CallbackInfo& info, int i, __int128 n, size_t itemsize, const char* op, const char* name,
+                   RangeError report) {
+  return checked_storage_data(storage_arg(info, i), int_arg(info, i + 1), n, itemsize, op, name, report);
 }
 
 bool is_null_arg(const Napi::CallbackInfo& info, int i) {

@@ -16,12 +16,18 @@
 
 namespace tensile {
 
+typedef struct CUstream_st* cudaStream_t;
+
 // Native storage behind one JS handle. `data` is null once disposed.
 struct Storage {
   void* data;
   size_t bytes;
-  int device;  // 0 = cpu, 1 + n = cuda:n
+  int device;           // 0 = cpu, 1 + n = cuda:n
+  bool pinned = false;  // host memory from cuda_host_alloc (device 0 only)
 };
+
+// "cpu", "cuda:0", ... for a device code.
+std::string device_name(int device);
 
 enum class ErrorKind { Error = 0, ShapeError, DTypeError, DeviceError, IndexError, DataError, OutOfMemoryError, ValueError };
 
@@ -63,6 +69,8 @@ Napi::Value guarded(const Napi::CallbackInfo& info) {
 // argument unpacking
 
 Storage* storage_arg(const Napi::CallbackInfo& info, int i);
+// The storage behind a handle value (one element of an array argument); `i` names it in errors.
+Storage* storage_value(napi_env env, napi_value v, int i);
 int64_t int_arg(const Napi::CallbackInfo& info, int i);
 double double_arg(const Napi::CallbackInfo& info, int i);
 bool bool_arg(const Napi::CallbackInfo& info, int i);
@@ -96,6 +104,10 @@ enum class RangeError { Needs, NeedsAsValueError, DoesNotFit };
 void* checked_data(const Napi::CallbackInfo& info, int i, __int128 n, size_t itemsize, const char* op, const char* name,
                    RangeError report = RangeError::Needs);
 
+// The same for a storage already unpacked (elements of array arguments) at element offset `off`.
+void* checked_storage_data(Storage* s, int64_t off, __int128 n, size_t itemsize, const char* op, const char* name,
+                           RangeError report = RangeError::Needs);
+
 // The same, typed: a pointer to n elements of T. Every binding reaches tensor memory through this.
 template <typename T>
 T* checked_ptr(const Napi::CallbackInfo& info, int i, __int128 n, const char* op, const char* name,
@@ -109,6 +121,55 @@ T* optional_checked_ptr(const Napi::CallbackInfo& info, int i, __int128 n, const
                         RangeError report = RangeError::Needs) {
   return is_null_arg(info, i) ? nullptr : checked_ptr<T>(info, i, n, op, name, report);
 }
+
+// ---------------------------------------------------------------------------------------------
+// the device an op runs on
+//
+// Every binding call starts with no device (call_guarded resets it); the first tensor argument that
+// checked_data sees sets it, and each later one must be on the same device, else a DeviceError
+// naming the op and both arguments. The binding then runs its kernel where the tensors are:
+//
+//   on_device(op, [&] { foo_cpu<T>(...); }, TENSILE_CUDA(foo_cuda<T>(..., stream)));
+//
+// TENSILE_CUDA builds the CUDA branch only where the CUDA launchers exist (TENSILE_HAVE_CUDA); in a
+// CPU-only build no storage can live on a device (alloc refuses), so that branch is never taken.
+int op_device();  // -1 before the first tensor argument, else 0 = cpu, 1 + n = cuda:n
+inline bool op_on_cuda() { return op_device() > 0; }
+void reset_op_device();
+
+// The stream of the op's device, with that device made current (for the launcher's scratch memory).
+cudaStream_t op_stream(const char* op);
+
+// A CUDA status as a binding error: OutOfMemoryError for cudaErrorMemoryAllocation (with the sizes),
+// else an Error naming the op and the runtime's words. 0 does nothing.
+void check_cuda_status(int status, const char* op);
+
+#ifdef TENSILE_HAVE_CUDA
+#define TENSILE_CUDA(...) [&](cudaStream_t stream) -> int { return (__VA_ARGS__); }
+#else
+#define TENSILE_CUDA(...) [&](cudaStream_t) -> int { return 0; }
+#endif
+
+template <typename CpuFn, typename CudaFn>
+void on_device(const char* op, CpuFn&& cpu, CudaFn&& cuda) {
+  if (op_on_cuda())
+    check_cuda_status(cuda(op_stream(op)), op);
+  else
+    cpu();
+}
+
+// Errors a CUDA kernel found that the host can only learn at a synchronisation (a class target out
+// of range): the binding queues a small device buffer to look at, and the next read of device memory
+// (read, copy to the host, cuda.synchronize) raises the first one as an IndexError.
+struct DeferredCheck {
+  int64_t* result;  // device memory, 2 int64s: count of offenders, first offending position
+  int device;       // 1 + n
+  std::string op;
+  int64_t C;
+};
+void defer_check(DeferredCheck check);
+// Called after the host has waited for `device` (1 + n): raises the first deferred error found there.
+void raise_deferred_checks(int device);
 
 // Runs fn(T{}) with T = float or double; other dtypes are a DTypeError naming the op.
 template <typename Fn>
@@ -135,3 +196,10 @@ void dispatch_all(DType d, Fn&& fn) {
 }
 
 }  // namespace tensile
+
+// The CUDA runtime and launchers (native/core/cuda_runtime.h, native/ops/cuda_kernels.h), where this
+// build has them.
+#ifdef TENSILE_HAVE_CUDA
+#include "../core/cuda_runtime.h"
+#include "../ops/cuda_kernels.h"
+#endif

@@ -105,6 +105,40 @@ StagingPool& staging() {
   return *s;
 }
 
+// ---------------------------------------------------------------------------------------------
+// pinned host blocks
+
+struct HostBlock {
+  size_t size;
+  std::vector<cudaEvent_t> events;  // recorded on every stream when the block was freed
+};
+
+struct HostCache {
+  std::mutex mu;
+  std::unordered_map<void*, size_t> live;                      // block -> size class
+  std::unordered_map<size_t, std::vector<std::pair<void*, HostBlock>>> free_lists;
+};
+
+HostCache& host_cache() {
+  static HostCache* h = new HostCache();
+  return *h;
+}
+
+// True when every event of the block has completed (the block may be reused).
+bool host_block_ready(HostBlock& b) {
+  for (cudaEvent_t e : b.events)
+    if (cudaEventQuery(e) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+  return true;
+}
+
+void destroy_events(HostBlock& b) {
+  for (cudaEvent_t e : b.events) cudaEventDestroy(e);
+  b.events.clear();
+}
+
 inline int status_of(cudaError_t e) {
   if (e != cudaSuccess) cudaGetLastError();  // clear non-sticky errors so the next call starts clean
   return int(e);
@@ -246,7 +280,103 @@ int cuda_empty_cache(int device) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// pinned host memory
+
+int cuda_host_alloc(void** out, size_t bytes) {
+  *out = nullptr;
+  const size_t cls = size_class(bytes);
+  HostCache& h = host_cache();
+  {
+    std::lock_guard<std::mutex> lock(h.mu);
+    auto it = h.free_lists.find(cls);
+    if (it != h.free_lists.end())
+      for (size_t i = 0; i < it->second.size(); i++)
+        if (host_block_ready(it->second[i].second)) {
+          void* p = it->second[i].first;
+          destroy_events(it->second[i].second);
+          it->second.erase(it->second.begin() + long(i));
+          h.live[p] = cls;
+          *out = p;
+          return 0;
+        }
+  }
+  void* p = nullptr;
+  cudaError_t e = cudaHostAlloc(&p, cls, cudaHostAllocPortable);
+  if (e != cudaSuccess) {
+    cuda_host_empty_cache();
+    cudaGetLastError();
+    e = cudaHostAlloc(&p, cls, cudaHostAllocPortable);
+  }
+  if (e != cudaSuccess) return status_of(e);
+  std::lock_guard<std::mutex> lock(h.mu);
+  h.live[p] = cls;
+  *out = p;
+  return 0;
+}
+
+int cuda_host_free(void* p) {
+  if (!p) return 0;
+  HostCache& h = host_cache();
+  HostBlock b;
+  {
+    std::lock_guard<std::mutex> lock(h.mu);
+    auto it = h.live.find(p);
+    if (it == h.live.end()) return int(cudaErrorInvalidHostPointer);
+    b.size = it->second;
+    h.live.erase(it);
+  }
+  // An event on every stream: copies from this block issued before now finish before it is reused.
+  {
+    DeviceStreams& ds = streams();
+    std::lock_guard<std::mutex> lock(ds.mu);
+    for (int d = 0; d < kMaxDevices; d++) {
+      if (!ds.stream[d]) continue;
+      cudaEvent_t ev;
+      if (cudaEventCreateWithFlags(&ev, cudaEventDisableTiming) != cudaSuccess) {
+        cudaGetLastError();
+        continue;
+      }
+      if (cudaEventRecord(ev, ds.stream[d]) != cudaSuccess) {
+        cudaGetLastError();
+        cudaEventDestroy(ev);
+        cudaStreamSynchronize(ds.stream[d]);  // no event: wait instead, so reuse stays safe
+        continue;
+      }
+      b.events.push_back(ev);
+    }
+  }
+  std::lock_guard<std::mutex> lock(h.mu);
+  h.free_lists[b.size].emplace_back(p, std::move(b));
+  return 0;
+}
+
+void cuda_host_empty_cache() {
+  HostCache& h = host_cache();
+  std::lock_guard<std::mutex> lock(h.mu);
+  for (auto& kv : h.free_lists) {
+    auto& list = kv.second;
+    for (size_t i = 0; i < list.size();) {
+      if (host_block_ready(list[i].second)) {
+        destroy_events(list[i].second);
+        cudaFreeHost(list[i].first);
+        list.erase(list.begin() + long(i));
+      } else {
+        i++;
+      }
+    }
+  }
+  cudaGetLastError();
+}
+
+// ---------------------------------------------------------------------------------------------
 // copies
+
+int cuda_copy_h2d_pinned(void* dst, const void* src, size_t bytes, int device) {
+  if (bytes == 0) return 0;
+  cudaStream_t stream;
+  if (int s = cuda_stream(device, &stream)) return s;
+  return status_of(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
+}
 
 int cuda_copy_h2d(void* dst, const void* src, size_t bytes, int device) {
   if (bytes == 0) return 0;

@@ -71,12 +71,30 @@ CudaAllocatorStats cuda_allocator_stats(int device);
 int cuda_empty_cache(int device);
 
 // ---------------------------------------------------------------------------------------------
+// pinned (page-locked) host memory, cached
+//
+// For CPU tensors that feed host-to-device copies (the DataLoader's pinMemory): a copy from pinned
+// memory is a plain asynchronous DMA with no staging. Freed blocks are cached by size class and
+// handed out again only once every stream that existed when they were freed has passed that
+// point (an event per stream), so an in-flight copy never sees its source overwritten.
+
+// *out = pinned host memory of at least `bytes`; kCudaOutOfMemory (and others) on failure.
+int cuda_host_alloc(void** out, size_t bytes);
+// Back to the cache; `p` must come from cuda_host_alloc. Null is ignored.
+int cuda_host_free(void* p);
+// Frees the cached pinned blocks whose events have completed.
+void cuda_host_empty_cache();
+
+// ---------------------------------------------------------------------------------------------
 // copies (all on the device's stream)
 
 // Host to device. Small copies (up to 4 MiB) go through a pinned staging buffer and return
 // without waiting for the transfer; larger ones are issued from pageable memory, which the
 // driver stages itself. Either way the host buffer may be reused as soon as this returns.
 int cuda_copy_h2d(void* dst, const void* src, size_t bytes, int device);
+// Host to device from pinned memory (cuda_host_alloc): asynchronous, no staging. The source must
+// stay allocated until the copy is done, which cuda_host_free's events ensure.
+int cuda_copy_h2d_pinned(void* dst, const void* src, size_t bytes, int device);
 // Device to host: waits for the stream (the value is wanted now).
 int cuda_copy_d2h(void* dst, const void* src, size_t bytes, int device);
 // Device to device on one device; asynchronous.

@@ -123,7 +123,7 @@ int conv2d_backward_bias_cuda(T* dbias, const T* dout, const Conv2dParams& p, cu
 
 template <typename T>
 int max_pool2d_forward_cuda(T* out, int64_t* indices, const T* inp, int64_t P, int64_t H, int64_t W, int64_t OH,
-                            int64_t OW, const Pool2dWindow& win, cudaStream_t stream);
+                            int64_t OW, const Pool2dWindow& win, bool relu, cudaStream_t stream);
 template <typename T>
 int max_pool2d_backward_cuda(T* dinp, const T* dout, const int64_t* indices, int64_t P, int64_t H, int64_t W,
                              int64_t OH, int64_t OW, cudaStream_t stream);

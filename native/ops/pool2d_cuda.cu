@@ -52,7 +52,7 @@ __device__ __forceinline__ bool avg_window(int64_t oh, int64_t ow, int64_t H, in
 template <typename T>
 __global__ void __launch_bounds__(kThreads) max_pool_forward_kernel(T* out, int64_t* indices, const T* inp, int64_t P,
                                                                     int64_t H, int64_t W, int64_t OH, int64_t OW,
-                                                                    Pool2dWindow win) {
+                                                                    Pool2dWindow win, bool relu) {
   TENSILE_CUDA_LOOP(t, P * OH * OW) {
     const int64_t ow = t % OW, oh = (t / OW) % OH, p = t / (OW * OH);
     const T* x = inp + p * H * W;
@@ -73,6 +73,11 @@ __global__ void __launch_bounds__(kThreads) max_pool_forward_kernel(T* out, int6
           bi = pos;
         }
       }
+    }
+    if (relu) {
+      // relu(max) as the CPU writes it: NaN stays NaN; a max that is not positive passes no gradient.
+      bi = best > T(0) ? bi : -1;
+      best = best < T(0) ? T(0) : best;
     }
     out[t] = best;
     indices[t] = bi;
@@ -197,10 +202,10 @@ __global__ void __launch_bounds__(kThreads) adaptive_avg_backward_kernel(T* dinp
 
 template <typename T>
 int max_pool2d_forward_cuda(T* out, int64_t* indices, const T* inp, int64_t P, int64_t H, int64_t W, int64_t OH,
-                            int64_t OW, const Pool2dWindow& win, cudaStream_t stream) {
+                            int64_t OW, const Pool2dWindow& win, bool relu, cudaStream_t stream) {
   const int64_t n = P * OH * OW;
   if (n <= 0) return 0;
-  max_pool_forward_kernel<T><<<grid_for(n), kThreads, 0, stream>>>(out, indices, inp, P, H, W, OH, OW, win);
+  max_pool_forward_kernel<T><<<grid_for(n), kThreads, 0, stream>>>(out, indices, inp, P, H, W, OH, OW, win, relu);
   return launch_status();
 }
 
@@ -259,7 +264,7 @@ int adaptive_avg_pool2d_backward_cuda(T* dinp, const T* dout, int64_t P, int64_t
 
 #define INSTANTIATE(T)                                                                                                \
   template int max_pool2d_forward_cuda<T>(T*, int64_t*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t,         \
-                                          const Pool2dWindow&, cudaStream_t);                                          \
+                                          const Pool2dWindow&, bool, cudaStream_t);                                    \
   template int max_pool2d_backward_cuda<T>(T*, const T*, const int64_t*, int64_t, int64_t, int64_t, int64_t, int64_t,  \
                                            cudaStream_t);                                                              \
   template int avg_pool2d_forward_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t,                   \
