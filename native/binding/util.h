@@ -14,9 +14,11 @@
 
 #include "../core/dtype.h"
 
-namespace tensile {
-
+// As cuda_runtime_api.h declares it (global scope), so that g++-compiled bindings name the CUDA
+// launchers' stream type without the CUDA headers.
 typedef struct CUstream_st* cudaStream_t;
+
+namespace tensile {
 
 // Native storage behind one JS handle. `data` is null once disposed.
 struct Storage {

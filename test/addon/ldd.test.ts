@@ -118,3 +118,18 @@ describe('cuda.probe()', () => {
     expect(tn().cuda.probe().compiled).toBe(expected);
   });
 });
+
+describe('symbols of the addon', () => {
+  // Node loads addons lazily (RTLD_LAZY): a function the .node calls but does not define fails only
+  // when first called. The CUDA launchers are called only on a GPU, so a launcher the bindings name
+  // with a signature the .cu files do not instantiate would go unnoticed here and crash there.
+  // Loading with RTLD_NOW, in a child process, resolves every symbol at once.
+  linuxTest('every symbol resolves at load time (RTLD_NOW), CUDA launchers included', () => {
+    const file = addonPath();
+    const script = `const os = require('os'); const m = { exports: {} };
+      try { process.dlopen(m, ${JSON.stringify(file)}, os.constants.dlopen.RTLD_NOW); console.log('ok'); }
+      catch (e) { console.log(e.message); }`;
+    const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }).trim();
+    expect(out).toBe('ok');
+  });
+});
