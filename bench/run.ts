@@ -15,8 +15,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { encodeIdx } from '../lib/data/idx';
-import { loadBundledFashionMNIST } from '../lib/data/fashion_mnist_bundled';
+import { prepareData } from './bench_data';
 
 // dist-dev/bench/run.js -> the package root
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -187,20 +186,6 @@ const INSTALL_HELP = `PyTorch was not found, so the table shows tensile's figure
 shared/reference/BASELINE.md does ("tuned": Debian's torch with OpenBLAS), on Debian/Ubuntu:
     sudo apt-get install -y python3-torch python3-numpy libopenblas0-openmp
 then run \`npm run bench\` again. Another interpreter with torch and numpy: --python PATH or TORCH_PYTHON.`;
-
-/** The train split as IDX files in a temp folder: tensile's bundled FashionMNIST, which equals
- * BASELINE.md's files byte for byte; both sides read these same files. */
-function prepareData(): string {
-  const dir = path.join(os.tmpdir(), 'tensile-bench-fmnist');
-  const files = { images: path.join(dir, 'train-images-idx3-ubyte'), labels: path.join(dir, 'train-labels-idx1-ubyte') };
-  if (fs.existsSync(files.images) && fs.statSync(files.images).size === 47_040_016 && fs.existsSync(files.labels)) return dir;
-  fs.mkdirSync(dir, { recursive: true });
-  const { images, labels } = loadBundledFashionMNIST(true);
-  const n = labels.length;
-  fs.writeFileSync(files.labels, encodeIdx('uint8', [n], labels));
-  fs.writeFileSync(files.images, encodeIdx('uint8', [n, 28, 28], images));
-  return dir;
-}
 
 // ---------------------------------------------------------------------------------------------
 // rows

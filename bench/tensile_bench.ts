@@ -141,10 +141,14 @@ function randperm(n: number, state: { s: number }): Int32Array {
 /** Training throughput as BASELINE.md measures it: shuffled batches gathered from the normalised
  * train set (indexSelect), forward, loss, backward, optimizer step and loss.item(); the clock starts
  * after `warmup` steps. */
-function train(modelName: string, warmup: number, steps: number, dir: string): void {
+function train(modelName: string, warmup: number, steps: number, dir: string, device: tn.Device = 'cpu'): void {
   tn.manualSeed(0);
-  const { x: xtr, y: ytr } = loadTrain(dir);
+  const host = loadTrain(dir);
+  // On a GPU the whole train set lives on the device, as the PyTorch side does with --device cuda.
+  const xtr = device === 'cpu' ? host.x : host.x.to(device);
+  const ytr = device === 'cpu' ? host.y : host.y.to(device);
   const model = modelName === 'classic' ? classicModel() : standardModel();
+  if (device !== 'cpu') model.to(device);
   const opt = modelName === 'classic' ? new optim.SGD(model.parameters(), { lr: 0.001, momentum: 0.9 }) : new optim.Adam(model.parameters(), { lr: 1e-3 });
   const bs = modelName === 'classic' ? 20 : 64;
   const criterion = new nn.CrossEntropyLoss();
@@ -164,7 +168,8 @@ function train(modelName: string, warmup: number, steps: number, dir: string): v
       perm = randperm(n, rng);
       pos = 0;
     }
-    const j = tn.fromTypedArray(perm.subarray(pos, pos + bs));
+    const j0 = tn.fromTypedArray(perm.subarray(pos, pos + bs));
+    const j = device === 'cpu' ? j0 : j0.to(device);
     pos += bs;
     const xb = xtr.indexSelect(0, j);
     const yb = ytr.indexSelect(0, j);
@@ -176,7 +181,7 @@ function train(modelName: string, warmup: number, steps: number, dir: string): v
   }
   const dt = nowMs() - t0;
   emit({
-    bench: 'train', model: modelName, batch: bs, warmup, steps,
+    bench: 'train', model: modelName, device, batch: bs, warmup, steps,
     ms_per_step: round(dt / steps, 4), samples_per_s: round((steps * bs * 1000) / dt, 1),
     mean_loss: round(lossSum / steps, 4), peak_rss_mb: peakRssMb(),
   });
@@ -203,7 +208,7 @@ function main(): void {
       break;
     case 'train':
       if (!opt.data || !opt.model) throw new Error('train needs --model classic|standard and --data DIR');
-      train(opt.model, Number(opt.warmup ?? 50), Number(opt.steps ?? 300), opt.data);
+      train(opt.model, Number(opt.warmup ?? 50), Number(opt.steps ?? 300), opt.data, (opt.device ?? 'cpu') as tn.Device);
       break;
     case 'info':
       emit({ threads: tn.getNumThreads(), gemmKernel: native.gemmKernel(), node: process.version });

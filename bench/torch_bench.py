@@ -101,11 +101,12 @@ def standard_net():
     )
 
 
-def make(model_name):
+def make(model_name, device=None):
+    # The model moves before its optimizer is made, as PyTorch asks.
     if model_name == 'classic':
-        m = SeedNet()
+        m = SeedNet().to(device)
         return m, torch.optim.SGD(m.parameters(), lr=0.001, momentum=0.9), 20
-    m = standard_net()
+    m = standard_net().to(device)
     return m, torch.optim.Adam(m.parameters(), lr=1e-3), 64
 
 
@@ -181,7 +182,9 @@ def cmd_train(a):
     starts after `warmup` steps."""
     torch.manual_seed(0)
     xtr, ytr = load_train(a.data)
-    model, opt, bs = make(a.model)
+    dev = torch.device(a.device)
+    model, opt, bs = make(a.model, dev)
+    xtr, ytr = xtr.to(dev), ytr.to(dev)
     lossf = nn.CrossEntropyLoss()
     n = xtr.shape[0]
     gen = torch.Generator().manual_seed(0)
@@ -195,7 +198,7 @@ def cmd_train(a):
             loss_sum = 0.0
         if pos + bs > n:  # a new epoch: reshuffle (the measured span stays inside one epoch here)
             idx, pos = torch.randperm(n, generator=gen), 0
-        j = idx[pos:pos + bs]
+        j = idx[pos:pos + bs].to(dev)
         pos += bs
         xb, yb = xtr[j], ytr[j]
         opt.zero_grad(set_to_none=True)
@@ -204,7 +207,7 @@ def cmd_train(a):
         opt.step()
         loss_sum += loss.item()
     dt = time.perf_counter() - t0
-    emit({'bench': 'train', 'model': a.model, 'batch': bs, 'warmup': a.warmup, 'steps': a.steps,
+    emit({'bench': 'train', 'model': a.model, 'device': a.device, 'batch': bs, 'warmup': a.warmup, 'steps': a.steps,
           'ms_per_step': round(dt * 1e3 / a.steps, 4), 'samples_per_s': round(a.steps * bs / dt, 1),
           'mean_loss': round(loss_sum / a.steps, 4), 'peak_rss_mb': peak_rss_mb()})
 
@@ -223,6 +226,7 @@ def main():
             s.add_argument('--reps', type=int, default=5)
         if name == 'train':
             s.add_argument('--model', choices=['classic', 'standard'], required=True)
+            s.add_argument('--device', default='cpu', help='cpu or cuda')
             s.add_argument('--warmup', type=int, default=50)
             s.add_argument('--steps', type=int, default=300)
             s.add_argument('--data', required=True, help='folder with train-{images,labels}-idx*-ubyte')
