@@ -262,9 +262,11 @@ async function train(args: string[]): Promise<number> {
     valSet = prefix(trainSet, trainSet.length - valSize, trainSet.length);
     trainSet = prefix(trainSet, 0, trainSet.length - valSize);
   }
-  const trainLoader = new DataLoader(trainSet, { batchSize, shuffle: true, seed, numWorkers });
-  const testLoader = new DataLoader(testSet, { batchSize: 1000, numWorkers });
-  const valLoader = valSet ? new DataLoader(valSet, { batchSize: 1000, numWorkers }) : testLoader;
+  // batches for a GPU come in page-locked memory, so that their copies to the device run asynchronously
+  const pinMemory = device !== 'cpu';
+  const trainLoader = new DataLoader(trainSet, { batchSize, shuffle: true, seed, numWorkers, pinMemory });
+  const testLoader = new DataLoader(testSet, { batchSize: 1000, numWorkers, pinMemory });
+  const valLoader = valSet ? new DataLoader(valSet, { batchSize: 1000, numWorkers, pinMemory }) : testLoader;
 
   tn.manualSeed(seed);
   const net = buildModel(model);
@@ -335,7 +337,7 @@ async function evalCommand(args: string[]): Promise<number> {
   net.loadStateDict(weights);
   if (device !== 'cpu') net.to(device);
   const testSet = limited(loadSplit(false, dataDir), limitTest);
-  const loader = new DataLoader(testSet, { batchSize, numWorkers });
+  const loader = new DataLoader(testSet, { batchSize, numWorkers, pinMemory: device !== 'cpu' });
   process.stdout.write(`tensile eval: ${file} (${modelName} model${epoch !== null ? `, after epoch ${epoch}` : ''}) on ${fmtCount(testSet.length)} test images\n`);
   const result = await evaluate(net, loader, new nn.CrossEntropyLoss(), { device });
   process.stdout.write(formatTestReport(result, testSet.classes) + '\n');

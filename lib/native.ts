@@ -20,9 +20,25 @@ export interface CudaProbeResult {
   runtimeVersion: number;
 }
 
+export interface CudaMemoryStats {
+  allocated: number;
+  reserved: number;
+  peakAllocated: number;
+  numAllocRetries: number;
+}
+
 export interface StorageBinding {
   initialize(classes: object): void;
+  // device: 0 = cpu, 1 + n = cuda:n. On a CUDA device: DeviceError when the build has no CUDA or
+  // there is no such device; OutOfMemoryError (with the sizes) after the native cache was emptied
+  // and the allocation retried once.
   alloc(bytes: number, device: number): H;
+  // Host storage (device 0) in page-locked memory when a CUDA device is usable, else ordinary.
+  allocPinned(bytes: number): H;
+  isPinned(h: H): boolean;
+  // Raw bytes between any two storages on any devices: host->device asynchronous (from pinned
+  // storage directly, else through staging), device->host waits.
+  copy(dst: H, dstByteOffset: number, src: H, srcByteOffset: number, bytes: number): void;
   free(h: H): void;
   write(h: H, byteOffset: number, data: ArrayBufferView): void;
   read(h: H, byteOffset: number, byteLength: number): ArrayBuffer;
@@ -32,6 +48,11 @@ export interface StorageBinding {
   getNumThreads(): number;
   setNumThreads(n: number): void;
   cudaProbe(): CudaProbeResult;
+  // Waits for cuda:index's stream, then raises errors the device deferred (IndexError, ...).
+  cudaSynchronize(index: number): void;
+  // All zeros without CUDA.
+  cudaMemoryStats(index: number): CudaMemoryStats;
+  cudaEmptyCache(index: number): void;
 }
 
 export interface ElementwiseBinding {
@@ -63,6 +84,8 @@ export interface GemmBinding {
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, a: H, aOff: number, lda: number, b: H, bOff: number, ldb: number, beta: number, c: H, cOff: number, ldc: number, batch: number, strideA: number, strideB: number, strideC: number, dtype: number): void;
   // The GEMM micro-kernel in use: 'avx512' | 'avx2' | 'baseline' (TENSILE_GEMM_KERNEL caps it).
   gemmKernel(): string;
+  // TF32 tensor-core products for float32 GEMMs on CUDA (tn.backends.cuda.allowTF32).
+  setAllowTF32(flag: boolean): void;
 }
 export interface Conv2dBinding {
   // params: [N, C, H, W, OC, KH, KW, OH, OW, strideH, strideW, padH, padW, dilH, dilW, groups].
@@ -131,6 +154,10 @@ export interface OptimBinding {
   // param, grad, expAvg, expAvgSq, maxExpAvgSq: (n); maxExpAvgSq may be null unless amsgrad.
   // step counts this step (>= 1); decoupled selects AdamW's weight decay.
   adamStep(param: H, paramOff: number, grad: H, gradOff: number, expAvg: H, expAvgOff: number, expAvgSq: H, expAvgSqOff: number, maxExpAvgSq: Opt, maxExpAvgSqOff: number, n: number, dtype: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number, amsgrad: boolean, decoupled: boolean, maximize: boolean): void;
+  // Multi-tensor forms: one call updates a list of same-dtype, same-device parameters (one launch
+  // per 48 tensors on CUDA; on the CPU a loop of the single-tensor kernel, bit-identical to it).
+  sgdStepMulti(params: H[], paramOffs: number[], grads: H[], gradOffs: number[], bufs: Opt[] | null, bufOffs: number[] | null, numels: number[], firstSteps: boolean[], dtype: number, lr: number, momentum: number, dampening: number, nesterov: boolean, weightDecay: number, maximize: boolean): void;
+  adamStepMulti(params: H[], paramOffs: number[], grads: H[], gradOffs: number[], expAvgs: H[], expAvgOffs: number[], expAvgSqs: H[], expAvgSqOffs: number[], maxExpAvgSqs: H[] | null, maxExpAvgSqOffs: number[] | null, numels: number[], steps: number[], dtype: number, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, amsgrad: boolean, decoupled: boolean, maximize: boolean): void;
 }
 
 export interface NativeBinding

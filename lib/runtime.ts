@@ -1,5 +1,6 @@
 // Process-wide settings and introspection: threads, allocator statistics, backend availability.
-import { native, CudaProbeResult } from './native';
+import { CudaMemoryStats, CudaProbeResult, native } from './native';
+import { Device, checkDeviceAvailable, cudaAvailable, cudaIndexOf, cudaProbe, normalizeDevice } from './device';
 import { ValueError } from './errors';
 import { dropSpareStorage, spareStorageBytes } from './tensor';
 
@@ -28,23 +29,88 @@ export const memory = {
   },
 };
 
+function cudaIndexArg(device: number | Device | undefined, op: string): number {
+  if (device === undefined) return 0;
+  if (typeof device === 'number') {
+    if (!Number.isInteger(device) || device < 0) throw new ValueError(`${op}: invalid device index ${device}`);
+    return device;
+  }
+  const d = normalizeDevice(device, op);
+  if (d === 'cpu') throw new ValueError(`${op}: expected a CUDA device but got 'cpu'`);
+  return cudaIndexOf(d);
+}
+
+function memoryStatsOf(device: number | Device | undefined, op: string): CudaMemoryStats {
+  const index = cudaIndexArg(device, op);
+  return index < cuda.deviceCount() ? native.cudaMemoryStats(index) : { allocated: 0, reserved: 0, peakAllocated: 0, numAllocRetries: 0 };
+}
+
+/**
+ * PyTorch's torch.cuda. Without a usable device (no CUDA in this build, no driver, no GPU)
+ * isAvailable() is false, deviceCount() 0, the memory figures 0 and emptyCache() does nothing;
+ * synchronize() raises DeviceError with the reason. `device` arguments take an index or a name
+ * ('cuda', 'cuda:1'); the default is cuda:0.
+ */
 export const cuda = {
   /** What the CUDA runtime reports: whether kernels were compiled in, device count, or why none. */
   probe(): CudaProbeResult {
-    return native.cudaProbe();
+    return { ...cudaProbe() };
   },
+  /** CUDA kernels compiled in and at least one device present (probed once per process). */
   isAvailable(): boolean {
-    // Kernels for the CUDA backend land with the CUDA issue; until then nothing runs there.
-    return false;
+    return cudaAvailable();
   },
   deviceCount(): number {
-    return native.cudaProbe().deviceCount;
+    return cudaAvailable() ? cudaProbe().deviceCount : 0;
+  },
+  /** The default CUDA device's index: always 0 (there is no torch.cuda.set_device). */
+  currentDevice(): number {
+    return 0;
+  },
+  /** Waits for everything queued on the device, and raises the errors it deferred (IndexError, ...). */
+  synchronize(device?: number | Device): void {
+    const index = cudaIndexArg(device, 'cuda.synchronize');
+    checkDeviceAvailable(`cuda:${index}` as Device, 'cuda.synchronize');
+    native.cudaSynchronize(index);
+  },
+  /** Bytes held by live tensors on the device. */
+  memoryAllocated(device?: number | Device): number {
+    return memoryStatsOf(device, 'cuda.memoryAllocated').allocated;
+  },
+  /** Bytes the device's caching allocator holds (live tensors and its cache). */
+  memoryReserved(device?: number | Device): number {
+    return memoryStatsOf(device, 'cuda.memoryReserved').reserved;
+  },
+  /** The peak of memoryAllocated since the process started. */
+  maxMemoryAllocated(device?: number | Device): number {
+    return memoryStatsOf(device, 'cuda.maxMemoryAllocated').peakAllocated;
+  },
+  /** allocated, reserved, peakAllocated and numAllocRetries (out-of-memory retries) of one device. */
+  memoryStats(device?: number | Device): CudaMemoryStats {
+    return memoryStatsOf(device, 'cuda.memoryStats');
+  },
+  /** Returns the cached, unused blocks of every device (and completed pinned host blocks) to the driver. */
+  emptyCache(): void {
+    const n = cuda.deviceCount();
+    for (let i = 0; i < n; i++) native.cudaEmptyCache(i);
   },
 };
 
+let allowTF32 = false;
+
 export const backends = {
   cuda: {
-    /** Opt-in TF32 tensor-core matmuls on CUDA, as in PyTorch (off by default). */
-    allowTF32: false,
+    /**
+     * Opt-in TF32 tensor-core products for float32 matmuls (the GEMM kernel) on CUDA (sm_80 and
+     * newer), as torch.backends.cuda.matmul.allow_tf32; off by default. No effect on the CPU.
+     */
+    get allowTF32(): boolean {
+      return allowTF32;
+    },
+    set allowTF32(flag: boolean) {
+      if (typeof flag !== 'boolean') throw new ValueError(`backends.cuda.allowTF32: expected a boolean but got ${String(flag)}`);
+      native.setAllowTF32(flag);
+      allowTF32 = flag;
+    },
   },
 };

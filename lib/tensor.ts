@@ -1,7 +1,10 @@
 // Tensor: a view (shape, strides, offset) over reference-counted native storage, plus the
 // autograd fields. Math lives in lib/ops/*; the methods here are thin delegations so that
 // `x.add(y).relu()` reads like PyTorch.
-import { BackwardFn, Node, isGradEnabled, runBackward } from './autograd';
+import * as v8 from 'v8';
+import * as vm from 'vm';
+import { BackwardFn, Node, isGradEnabled, noGrad, record, runBackward } from './autograd';
+import { Device, checkDeviceAvailable, deviceCode, normalizeDevice } from './device';
 import { DType, DTYPE_CODE, ITEM_SIZE, TYPED_ARRAY, TypedArray, dtypeOfTypedArray, isFloating } from './dtype';
 import { DeviceError, DTypeError, OutOfMemoryError, ShapeError, ValueError, fmtShape } from './errors';
 import { Handle, native } from './native';
@@ -10,12 +13,13 @@ import * as E from './ops/elementwise';
 import * as R from './ops/reduce';
 import * as S from './ops/shape';
 
-export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+export type { Device } from './device';
+export { cudaUnavailableReason } from './device';
 
 // ---------------------------------------------------------------------------------------------
 // storage and memory scopes
 
-// Handles of CPU storages whose tensors were all disposed, by byte size, memory still attached:
+// Handles of CPU storages (not pinned) whose tensors were all disposed, by byte size, memory still attached:
 // the next allocation of that size takes one instead of crossing into native code for a new
 // handle (a fresh External with a GC finalizer and external-memory accounting costs about as much
 // as a small op). A training step disposes and reallocates the same sizes every step. Bounded, and
@@ -58,11 +62,14 @@ export class Storage {
   constructor(
     readonly handle: Handle,
     readonly bytes: number,
+    /** Normalised: 'cpu' or 'cuda:n'. */
     readonly device: Device,
+    /** Page-locked host memory (allocatePinned with a usable CUDA device). */
+    readonly pinned = false,
   ) {}
 
   static allocate(bytes: number, device: Device): Storage {
-    if (device !== 'cpu') throw new DeviceError(`alloc: device '${device}' is not available: ${cudaUnavailableReason()}`);
+    if (device !== 'cpu') return allocateOnDevice(bytes, device);
     const list = spare.get(bytes);
     if (list !== undefined && list.length > 0) {
       spareBytes -= bytes;
@@ -78,6 +85,24 @@ export class Storage {
     }
   }
 
+  /**
+   * Host storage in page-locked memory, from which host-to-device copies run asynchronously:
+   * ordinary host memory (pinned false) when no CUDA device is usable, as PyTorch's pin_memory
+   * without an accelerator. Never taken from or given to the spare handles.
+   */
+  static allocatePinned(bytes: number): Storage {
+    let h: Handle;
+    try {
+      h = native.allocPinned(bytes);
+    } catch (e) {
+      if (!(e instanceof OutOfMemoryError)) throw e;
+      dropSpareStorage();
+      collectGarbage();
+      h = native.allocPinned(bytes);
+    }
+    return new Storage(h, bytes, 'cpu', native.isPinned(h));
+  }
+
   /** Drops one tensor's reference; the last one hands the memory back. */
   release(): void {
     if (--this.refs > 0 || this.released) return;
@@ -85,7 +110,7 @@ export class Storage {
     // Every tensor of this storage is disposed, and Tensor.handle refuses disposed tensors, so
     // nothing can reach the handle through this Storage any more: it can serve a new one.
     const list = spare.get(this.bytes);
-    if (this.device === 'cpu' && this.bytes > 0 && spareBytes + this.bytes <= SPARE_LIMIT_BYTES && (list === undefined || list.length < SPARE_PER_SIZE)) {
+    if (this.device === 'cpu' && !this.pinned && this.bytes > 0 && spareBytes + this.bytes <= SPARE_LIMIT_BYTES && (list === undefined || list.length < SPARE_PER_SIZE)) {
       if (list === undefined) spare.set(this.bytes, [this.handle]);
       else list.push(this.handle);
       spareBytes += this.bytes;
@@ -95,11 +120,77 @@ export class Storage {
   }
 }
 
-export function cudaUnavailableReason(): string {
-  const p = native.cudaProbe();
-  if (!p.compiled) return p.message;
-  if (p.deviceCount === 0) return `${p.errorName}: ${p.message}`;
-  return 'the CUDA backend of this build has no kernels yet';
+/**
+ * Device memory from the addon's caching allocator (no spare handles here: the native cache is
+ * the cache). On out-of-memory the addon has already emptied its cache and retried; what may still
+ * hold device memory is tensors nobody can reach that the garbage collector has not finalised yet.
+ * So: drop the spare host handles, run a collection, empty the device cache, retry once, and only
+ * then raise OutOfMemoryError (with the sizes). The process goes on either way.
+ */
+function allocateOnDevice(bytes: number, device: Device): Storage {
+  const d = availableDevices.has(device) ? device : normalizeDevice(device, 'alloc');
+  if (!availableDevices.has(d)) {
+    checkDeviceAvailable(d, 'alloc');
+    availableDevices.add(d);
+  }
+  const code = deviceCode(d);
+  try {
+    return new Storage(native.alloc(bytes, code), bytes, d);
+  } catch (e) {
+    if (!(e instanceof OutOfMemoryError)) throw e;
+    dropSpareStorage();
+    collectGarbage();
+    native.cudaEmptyCache(code - 1);
+    try {
+      return new Storage(native.alloc(bytes, code), bytes, d);
+    } catch (e2) {
+      if (!(e2 instanceof OutOfMemoryError)) throw e2;
+      throw new OutOfMemoryError(`${e2.message} (after emptying the cache, a garbage collection and one retry)`);
+    }
+  }
+}
+
+// Devices already checked to be usable (normalised names): the check runs once per device.
+const availableDevices = new Set<string>();
+
+let gcFunction: (() => void) | null | undefined;
+
+/**
+ * Runs a full V8 garbage collection now, so that finalizers of unreachable tensors hand their
+ * memory back: global.gc when Node runs with --expose-gc, else one obtained once through the
+ * --expose-gc flag and a fresh context (the flag is put back afterwards).
+ */
+export function collectGarbage(): void {
+  if (gcFunction === undefined) {
+    const g = (globalThis as { gc?: unknown }).gc;
+    if (typeof g === 'function') gcFunction = g as () => void;
+    else {
+      try {
+        v8.setFlagsFromString('--expose-gc');
+        const fn = vm.runInNewContext('gc') as unknown;
+        gcFunction = typeof fn === 'function' ? (fn as () => void) : null;
+      } catch {
+        gcFunction = null;
+      } finally {
+        v8.setFlagsFromString('--no-expose-gc');
+      }
+    }
+  }
+  if (gcFunction) gcFunction();
+}
+
+/** x on `device` (normalised, not x's): contiguous on the source, one native copy; differentiable. */
+function moveTo(x: Tensor, device: Device): Tensor {
+  if (!availableDevices.has(device)) checkDeviceAvailable(device, 'to');
+  const c = x.isContiguous() ? x : noGrad(() => x.contiguous());
+  const size = ITEM_SIZE[c.dtype];
+  const bytes = c.numel() * size;
+  const out = new Tensor(Storage.allocate(bytes, device), c.shape.slice(), contiguousStrides(c.shape), 0, c.dtype);
+  if (bytes > 0) native.copy(out.handle, 0, c.handle, c.offset * size, bytes);
+  if (c !== x) c.dispose();
+  if (!isFloating(out.dtype)) return out;
+  const from = x.device;
+  return record('to', out, [x], (g) => [moveTo(g, from)]);
 }
 
 const scopes: Set<Tensor>[] = [];
@@ -184,6 +275,8 @@ export interface TensorOptions {
   dtype?: DType;
   device?: Device;
   requiresGrad?: boolean;
+  /** Page-locked host memory (CPU tensors only; see Tensor.pinMemory). */
+  pinMemory?: boolean;
 }
 
 let tensorsMade = 0;
@@ -308,20 +401,57 @@ export class Tensor {
     return build(0);
   }
   toString(): string {
-    return `tensor(${JSON.stringify(this.toArray())}, dtype=${this.dtype}${this.requiresGrad ? ', requiresGrad=true' : ''})`;
+    return `tensor(${JSON.stringify(this.toArray())}, dtype=${this.dtype}${this.device === 'cpu' ? '' : `, device='${this.device}'`}${this.requiresGrad ? ', requiresGrad=true' : ''})`;
   }
 
   // --- conversion -----------------------------------------------------------------------------
-  /** `.to('float64')` converts the dtype; `.to('cpu' | 'cuda')` moves the tensor. */
-  to(target: DType | Device | { dtype?: DType; device?: Device }): Tensor {
-    const spec = typeof target === 'object' ? target : (target as string) in DTYPE_CODE ? { dtype: target as DType } : { device: target as Device };
-    let out: Tensor = this;
-    if (spec.device && spec.device !== this.device) {
-      if (spec.device === 'cpu') out = out.contiguous();
-      else throw new DeviceError(`to: cannot move a tensor to '${spec.device}': ${cudaUnavailableReason()}`);
+  /**
+   * `.to('float64')` converts the dtype; `.to('cpu' | 'cuda' | 'cuda:1')` moves the tensor (a new
+   * contiguous tensor on the target, differentiable: the gradient goes back to this device);
+   * `.to({ device, dtype })` does both. Returns this tensor when nothing changes. Host-to-device
+   * copies from pinned memory are always asynchronous (`nonBlocking` is accepted for PyTorch's
+   * sake); device-to-host copies wait for the device.
+   */
+  to(target: DType | Device | { dtype?: DType; device?: Device; nonBlocking?: boolean }): Tensor {
+    let dtype: DType | undefined;
+    let device: Device | undefined;
+    if (typeof target === 'object' && target !== null) {
+      dtype = target.dtype;
+      if (target.device !== undefined) device = target.device === this.storage.device ? target.device : normalizeDevice(target.device, 'to');
+    } else if (typeof target === 'string' && target in DTYPE_CODE) {
+      dtype = target as DType;
+    } else {
+      device = target === this.storage.device ? target : normalizeDevice(target, 'to');
     }
-    if (spec.dtype && spec.dtype !== out.dtype) out = E.cast(out, spec.dtype);
+    if (dtype !== undefined && !(dtype in DTYPE_CODE)) throw new ValueError(`to: invalid dtype '${String(dtype)}'`);
+    let out: Tensor = this;
+    const move = device !== undefined && device !== this.storage.device;
+    const cast = dtype !== undefined && dtype !== this.dtype;
+    // Cast on the source when that shrinks what crosses, else after the move.
+    if (move && cast && ITEM_SIZE[dtype!] < ITEM_SIZE[this.dtype]) out = E.cast(out, dtype!);
+    if (move) out = moveTo(out, device!);
+    if (cast && out.dtype !== dtype) out = E.cast(out, dtype!);
     return out;
+  }
+  /** A copy on cuda:`index` (default 0), or this tensor when it is there already. */
+  cuda(index?: number): Tensor {
+    return this.to(index === undefined ? 'cuda' : (`cuda:${index}` as Device));
+  }
+  /** A copy in page-locked host memory (this tensor when it is pinned already); see Storage.allocatePinned. */
+  pinMemory(): Tensor {
+    if (this.storage.device !== 'cpu') throw new DeviceError(`pinMemory: only CPU tensors can be pinned, but this one is on ${this.storage.device}`);
+    if (this.storage.pinned) return this;
+    const c = this.isContiguous() ? this : noGrad(() => this.contiguous());
+    const size = ITEM_SIZE[c.dtype];
+    const bytes = c.numel() * size;
+    const out = new Tensor(Storage.allocatePinned(bytes), c.shape.slice(), contiguousStrides(c.shape), 0, c.dtype);
+    if (bytes > 0) native.copy(out.handle, 0, c.handle, c.offset * size, bytes);
+    if (c !== this) c.dispose();
+    return isFloating(out.dtype) ? record('pinMemory', out, [this], (g) => [g]) : out;
+  }
+  /** Whether this tensor's memory is page-locked host memory. */
+  isPinned(): boolean {
+    return this.storage.pinned;
   }
   float(): Tensor {
     return this.to('float32');
@@ -519,7 +649,9 @@ export class Tensor {
   copy_(src: Tensor): this {
     if (src.shape.join(',') !== this.shape.join(',')) throw new ShapeError(`copy_: source shape ${fmtShape(src.shape)} does not match destination ${fmtShape(this.shape)}`);
     const t = this.contiguousOrThrow('copy_');
-    const s = (src.dtype === this.dtype ? src : E.cast(src, this.dtype)).contiguous();
+    let s = src.dtype === this.dtype ? src : E.cast(src, this.dtype);
+    if (s.device !== this.device) s = noGrad(() => moveTo(s, this.device));
+    s = s.contiguous();
     native.copyStrided(t.handle, t.offset, s.handle, s.offset, s.shape, s.strides, DTYPE_CODE[t.dtype]);
     this.storage.version++;
     return this;
@@ -593,8 +725,20 @@ export type { BackwardFn };
 export function empty(shape: readonly number[], options: TensorOptions = {}): Tensor {
   checkShape(shape, 'empty');
   const dtype = options.dtype ?? 'float32';
-  const device = options.device ?? 'cpu';
-  const t = new Tensor(Storage.allocate(numelOf(shape) * ITEM_SIZE[dtype], device), shape.slice(), contiguousStrides(shape), 0, dtype);
+  let device = options.device ?? 'cpu';
+  if (device !== 'cpu' && !availableDevices.has(device)) {
+    device = normalizeDevice(device, 'empty');
+    if (!availableDevices.has(device)) checkDeviceAvailable(device, 'empty');
+  }
+  const bytes = numelOf(shape) * ITEM_SIZE[dtype];
+  let storage: Storage;
+  if (options.pinMemory) {
+    if (device !== 'cpu') throw new DeviceError(`empty: only CPU tensors can be pinned, but the device is '${device}'`);
+    storage = Storage.allocatePinned(bytes);
+  } else {
+    storage = Storage.allocate(bytes, device);
+  }
+  const t = new Tensor(storage, shape.slice(), contiguousStrides(shape), 0, dtype);
   if (options.requiresGrad) t.requiresGrad_(true);
   return t;
 }
@@ -642,7 +786,7 @@ export function randint(low: number, high: number, shape: readonly number[], opt
   const n = numelOf(shape);
   const vals = new Float64Array(n);
   for (let i = 0; i < n; i++) vals[i] = low + g.randint(high - low);
-  return fromTypedArray(vals, shape).to(options.dtype ?? 'int64');
+  return fromTypedArray(vals, shape, { dtype: options.dtype ?? 'int64', device: options.device });
 }
 
 export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
@@ -655,7 +799,7 @@ export function arange(start: number, end?: number, step = 1, options: TensorOpt
   const allInts = Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step);
   const vals = new Float64Array(n);
   for (let i = 0; i < n; i++) vals[i] = start + i * step;
-  return fromTypedArray(vals, [n]).to(options.dtype ?? (allInts ? 'int64' : 'float32'));
+  return fromTypedArray(vals, [n], { dtype: options.dtype ?? (allInts ? 'int64' : 'float32'), device: options.device });
 }
 
 /** Copies a typed array into a new tensor; the dtype follows the array unless given. */
@@ -667,7 +811,11 @@ export function fromTypedArray(data: ArrayBufferView, shape?: readonly number[],
   let t = empty(sh, { dtype: srcDtype, device: 'cpu' });
   native.write(t.handle, 0, data);
   if (options.dtype && options.dtype !== srcDtype) t = E.cast(t, options.dtype);
-  if (options.device && options.device !== 'cpu') t = t.to(options.device);
+  if (options.device && options.device !== 'cpu') {
+    const moved = t.to(options.device);
+    t.dispose();
+    t = moved;
+  }
   if (options.requiresGrad) t.requiresGrad_(true);
   return t;
 }

@@ -5,6 +5,7 @@
 // tensor and other numbers float64 (PyTorch's rule); booleans a bool tensor; tuples (arrays) and
 // plain objects collate field by field; strings and anything else stay a list.
 import { noGrad } from '../autograd';
+import { cudaAvailable } from '../device';
 import type { DType } from '../dtype';
 import { native } from '../native';
 import { Tensor, empty } from '../tensor';
@@ -24,9 +25,48 @@ export type Collated<S> = S extends Tensor
           ? { [K in keyof S]: Collated<S[K]> }
           : S[];
 
+// Inside withPinnedMemory: wrapArray puts batches straight into page-locked memory.
+let pinDepth = 0;
+
+/** Runs fn with the tensors wrapArray makes in page-locked host memory (DataLoader's pinMemory). */
+export function withPinnedMemory<T>(fn: () => T): T {
+  pinDepth++;
+  try {
+    return fn();
+  } finally {
+    pinDepth--;
+  }
+}
+
+/**
+ * The batch tree with every CPU tensor leaf in page-locked memory: those wrapArray made pinned
+ * already stay as they are, the others are copied (only where a CUDA device makes pinning mean
+ * anything: without one a copy would change nothing, and PyTorch ignores pin_memory there too).
+ */
+export function pinTree(v: unknown): unknown {
+  if (v instanceof Tensor) return v.device !== 'cpu' || v.isPinned() || !cudaAvailable() ? v : noGrad(() => v.pinMemory());
+  if (Array.isArray(v)) {
+    let out: unknown[] | null = null;
+    for (let i = 0; i < v.length; i++) {
+      const x = pinTree(v[i]);
+      if (x !== v[i]) (out ??= v.slice())[i] = x;
+    }
+    return out ?? v;
+  }
+  if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    let out: Record<string, unknown> | null = null;
+    for (const [k, x] of Object.entries(v)) {
+      const y = pinTree(x);
+      if (y !== x) (out ??= { ...(v as Record<string, unknown>) })[k] = y;
+    }
+    return out ?? v;
+  }
+  return v;
+}
+
 /** One tensor holding a copy of `data` (one allocation, one native copy). */
 export function wrapArray(data: AnyArray, shape: number[], dtype: DType): Tensor {
-  const t = empty(shape, { dtype });
+  const t = empty(shape, { dtype, pinMemory: pinDepth > 0 });
   // N-API cannot see the memory of a SharedArrayBuffer (the addon's write would read a null
   // pointer), so shared data is copied out first.
   if (data.buffer instanceof SharedArrayBuffer) data = data.slice() as AnyArray;

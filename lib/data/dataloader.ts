@@ -18,7 +18,7 @@
 import { ValueError } from '../errors';
 import { Generator, defaultGenerator } from '../random';
 import { BatchContext, DatasetDescription, decodeTree } from './batch';
-import { Collated, decodeToTensors, defaultCollate, wrapArrayTensor } from './collate';
+import { Collated, decodeToTensors, defaultCollate, pinTree, withPinnedMemory, wrapArrayTensor } from './collate';
 import type { DatasetLike } from './dataset';
 import { epochPermutation } from './rng';
 import { WorkerMode, WorkerPool, WorkerResult, rebuildError } from './worker_pool';
@@ -42,6 +42,12 @@ export interface DataLoaderOptions<S, B> {
   prefetchFactor?: number;
   /** Milliseconds to wait for a worker's batch before failing (default 0: no limit). */
   timeout?: number;
+  /**
+   * Put every batch's tensors in page-locked host memory (PyTorch's pin_memory), from which
+   * `.to('cuda')` copies run asynchronously; batches from workers too. Without a usable CUDA
+   * device the batches are the same, in ordinary memory. Default false.
+   */
+  pinMemory?: boolean;
 }
 
 const MAX_SEED = 2 ** 53;
@@ -61,6 +67,7 @@ export class DataLoader<S = unknown, B = Collated<S>> implements Iterable<B>, As
   readonly numWorkers: number;
   readonly prefetchFactor: number;
   readonly timeout: number;
+  readonly pinMemory: boolean;
   /** The seed of every epoch's order and random transforms. */
   readonly seed: number;
   /** The epoch the next iteration runs (counts up by one per `for` loop). */
@@ -73,7 +80,7 @@ export class DataLoader<S = unknown, B = Collated<S>> implements Iterable<B>, As
       throw new ValueError('DataLoader: expected a dataset with a numeric length and a get(i) method');
     }
     if (options === null || typeof options !== 'object') throw new ValueError(`DataLoader: expected an options object but received ${String(options)}`);
-    const known = ['batchSize', 'shuffle', 'seed', 'generator', 'dropLast', 'collate', 'numWorkers', 'prefetchFactor', 'timeout'];
+    const known = ['batchSize', 'shuffle', 'seed', 'generator', 'dropLast', 'collate', 'numWorkers', 'prefetchFactor', 'timeout', 'pinMemory'];
     for (const k of Object.keys(options)) {
       if (!known.includes(k)) throw new ValueError(`DataLoader: unknown option '${k}' (expected one of ${known.join(', ')})`);
     }
@@ -84,6 +91,8 @@ export class DataLoader<S = unknown, B = Collated<S>> implements Iterable<B>, As
     this.numWorkers = checkInt('numWorkers', options.numWorkers ?? 0, 0);
     this.prefetchFactor = checkInt('prefetchFactor', options.prefetchFactor ?? 2, 1);
     this.timeout = checkInt('timeout', options.timeout ?? 0, 0);
+    if (options.pinMemory !== undefined && typeof options.pinMemory !== 'boolean') throw new ValueError(`DataLoader: pinMemory must be a boolean but received ${String(options.pinMemory)}`);
+    this.pinMemory = options.pinMemory ?? false;
     if (options.collate !== undefined && typeof options.collate !== 'function') throw new ValueError(`DataLoader: collate must be a function but received ${typeof options.collate}`);
     this.collateFn = options.collate ?? null;
     if (options.seed !== undefined) {
@@ -168,6 +177,10 @@ export class DataLoader<S = unknown, B = Collated<S>> implements Iterable<B>, As
 
   /** One batch in this thread. */
   _loadInThread(indices: Int32Array, ctx: BatchContext): B {
+    return this.pinMemory ? (pinTree(withPinnedMemory(() => this._load(indices, ctx))) as B) : this._load(indices, ctx);
+  }
+
+  private _load(indices: Int32Array, ctx: BatchContext): B {
     const ds = this.dataset;
     if (!this.collateFn && typeof ds.getBatch === 'function') return ds.getBatch(indices, ctx) as B;
     const samples = Array.from(indices, (i) => ds.get(i, { seed: ctx.seed, epoch: ctx.epoch, index: i }));
@@ -196,6 +209,10 @@ export class DataLoader<S = unknown, B = Collated<S>> implements Iterable<B>, As
   /** Turns a worker's answer into the batch. */
   _decode(r: WorkerResult, where: string): B {
     if (!r.ok) throw rebuildError(r.error, where);
+    return this.pinMemory ? (pinTree(withPinnedMemory(() => this._decodeOk(r))) as B) : this._decodeOk(r);
+  }
+
+  private _decodeOk(r: WorkerResult & { ok: true }): B {
     if (!this.collateFn) return decodeToTensors(r.tree, r.arrays) as B;
     const samples = decodeTree(r.tree, r.arrays, wrapArrayTensor) as S[];
     return this.collateFn(samples);

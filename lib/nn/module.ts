@@ -5,7 +5,8 @@
 import { disposeWithProducer, isGradEnabled, noGrad } from '../autograd';
 import { DType } from '../dtype';
 import { ShapeError, ValueError, fmtShape } from '../errors';
-import { Device, Tensor, keep } from '../tensor';
+import { Device, checkDeviceAvailable, normalizeDevice } from '../device';
+import { Tensor, keep } from '../tensor';
 
 /** A tensor that a Module owns and an optimizer updates. */
 export class Parameter extends Tensor {
@@ -110,25 +111,43 @@ export abstract class Module {
   }
 
   /**
-   * Moves parameters and buffers to a device, or converts floating ones to a dtype, in place: the
-   * Parameter objects keep their identity, so an optimizer built before `.to` still sees them.
+   * Moves parameters, their gradients and buffers to a device ('cpu', 'cuda', 'cuda:1'), or converts
+   * floating ones to a dtype, in place: the Parameter objects keep their identity (their data is
+   * replaced), so an optimizer built before `.to` still sees them. `{ device, dtype }` does both.
    */
-  to(target: Device | DType): this {
-    const isDtype = target === 'float32' || target === 'float64';
+  to(target: Device | DType | { device?: Device; dtype?: DType }): this {
+    const spec = typeof target === 'object' && target !== null ? target : target === 'float32' || target === 'float64' ? { dtype: target as DType } : { device: normalizeDevice(target, 'Module.to') };
+    if (spec.dtype !== undefined && spec.dtype !== 'float32' && spec.dtype !== 'float64') throw new ValueError(`Module.to: expected a floating dtype (float32 or float64) but got '${String(spec.dtype)}'`);
+    const device = spec.device === undefined ? undefined : normalizeDevice(spec.device, 'Module.to');
+    // Checked before anything moves, so that a missing device leaves the module as it was.
+    if (device !== undefined) checkDeviceAvailable(device, 'Module.to');
+    const floating = (t: Tensor) => t.dtype === 'float32' || t.dtype === 'float64';
+    const convert = (t: Tensor) => t.to({ device, dtype: spec.dtype !== undefined && floating(t) ? spec.dtype : undefined });
     noGrad(() => {
       for (const m of this.modules()) {
         for (const [, p] of m.namedParameters('', false)) {
-          p._setData(p.to(target));
-          if (p.grad) p.grad = keep(p.grad.to(target));
+          const moved = convert(p);
+          if (moved !== p) p._setData(moved);
+          if (p.grad) p.grad = keep(convert(p.grad));
         }
         for (const [k, b] of m._buffers) {
           if (!b) continue;
-          if (isDtype && b.dtype !== 'float32' && b.dtype !== 'float64') continue;
-          m._buffers.set(k, keep(b.to(target)));
+          const moved = convert(b);
+          if (moved !== b) m._buffers.set(k, keep(moved));
         }
       }
     });
     return this;
+  }
+
+  /** Moves the module to cuda:`index` (default 0). */
+  cuda(index?: number): this {
+    return this.to(index === undefined ? 'cuda' : (`cuda:${index}` as Device));
+  }
+
+  /** Moves the module to the CPU. */
+  cpu(): this {
+    return this.to('cpu');
   }
 
   double(): this {

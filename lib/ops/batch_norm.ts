@@ -49,7 +49,7 @@ export function batchNorm(
     if (!t) continue;
     if (t.numel() !== C) throw new ShapeError(`${op}: input ${fmtShape(input.shape)} has ${C} channels but ${name} ${fmtShape(t.shape)} expects ${t.numel()}`);
     if (t.dtype !== input.dtype) throw new DTypeError(`${op}: expected ${name} to be ${input.dtype} like the input, but got ${t.dtype}`);
-    if (t.device !== input.device) throw new DeviceError(`${op}: expected ${name} on ${input.device} like the input, but got ${t.device}`);
+    if (t.device !== input.device) throw new DeviceError(`${op}: expected all tensors on the same device, but got ${input.device} (input) and ${t.device} (${name})`);
   }
   if (!training && (!runningMean || !runningVar)) throw new ValueError(`${op}: running_mean and running_var must be given when training is false`);
   if (training && N * S <= 1) throw new ValueError(`${op}: expected more than 1 value per channel when training, got input size ${fmtShape(input.shape)}`);

@@ -52,8 +52,8 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opti
   if (!isFloating(input.dtype)) throw new DTypeError(`conv2d: expected a float32 or float64 input but got ${input.dtype}`);
   if (weight.dtype !== input.dtype) throw new DTypeError(`conv2d: input (${input.dtype}) and weight (${weight.dtype}) must have the same dtype`);
   if (bias && bias.dtype !== input.dtype) throw new DTypeError(`conv2d: input (${input.dtype}) and bias (${bias.dtype}) must have the same dtype`);
-  checkSameDevice('conv2d', input, weight);
-  if (bias) checkSameDevice('conv2d', input, bias);
+  checkSameDevice('conv2d', input, weight, 'input', 'weight');
+  if (bias) checkSameDevice('conv2d', input, bias, 'input', 'bias');
 
   // --- options
   const groups = options.groups ?? 1;

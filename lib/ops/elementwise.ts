@@ -44,8 +44,9 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return true;
 }
 
-export function checkSameDevice(op: string, a: Tensor, b: Tensor): void {
-  if (a.device !== b.device) throw new DeviceError(`${op}: expected all tensors on the same device, but found ${a.device} and ${b.device}`);
+/** DeviceError `op: expected all tensors on the same device, but got cuda:0 (input) and cpu (other)`. */
+export function checkSameDevice(op: string, a: Tensor, b: Tensor, aName = 'input', bName = 'other'): void {
+  if (a.storage.device !== b.storage.device) throw new DeviceError(`${op}: expected all tensors on the same device, but got ${a.device} (${aName}) and ${b.device} (${bName})`);
 }
 
 /** Raw broadcasting binary op, no autograd; `dtype` is the compute (and output) dtype. */
@@ -251,7 +252,7 @@ export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Ten
   const device = like ? like.device : cond.device;
   const at = typeof a === 'number' ? full([], a, { dtype, device }) : a;
   const bt = typeof b === 'number' ? full([], b, { dtype, device }) : b;
-  checkSameDevice('where', cond, at);
+  checkSameDevice('where', cond, at, 'condition', typeof a === 'number' ? 'other' : 'input');
   checkSameDevice('where', at, bt);
   const x = at.dtype === dtype ? at : cast(at, dtype);
   const y = bt.dtype === dtype ? bt : cast(bt, dtype);

@@ -52,10 +52,10 @@ function gemmOperand(x: Tensor, batch: readonly number[]): GemmOperand {
   return { t: t.contiguous(), trans: false, ld: Math.max(1, c), stride };
 }
 
-function checkOperands(op: string, a: Tensor, b: Tensor): void {
+function checkOperands(op: string, a: Tensor, b: Tensor, bName = 'other'): void {
   if (a.dtype !== b.dtype) throw new DTypeError(`${op}: expected both operands to have the same dtype, but got ${a.dtype} and ${b.dtype}`);
   if (!isFloating(a.dtype)) throw new DTypeError(`${op}: expected float32 or float64 tensors but got ${a.dtype}`);
-  checkSameDevice(op, a, b);
+  checkSameDevice(op, a, b, 'input', bName);
 }
 
 function broadcastBatch(op: string, a: Tensor, b: Tensor): number[] {
@@ -173,10 +173,10 @@ export function bmm(a: Tensor, b: Tensor): Tensor {
  * -> [*, out_features].
  */
 export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
-  checkOperands('linear', input, weight);
+  checkOperands('linear', input, weight, 'weight');
   if (bias) {
     if (bias.dtype !== input.dtype) throw new DTypeError(`linear: bias has dtype ${bias.dtype} but input has ${input.dtype}`);
-    checkSameDevice('linear', input, bias);
+    checkSameDevice('linear', input, bias, 'input', 'bias');
   }
   if (weight.ndim !== 2) throw new ShapeError(`linear: weight must be 2-D [out_features, in_features] but got ${fmtShape(weight.shape)}`);
   if (input.ndim === 0) throw new ShapeError(`linear: input must have at least 1 dimension (the features) but got shape ${fmtShape(input.shape)}`);

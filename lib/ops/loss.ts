@@ -119,7 +119,7 @@ function classDimOf(input: Tensor): number {
 
 function checkWeight(op: string, input: Tensor, weight: Tensor | null, C: number): void {
   if (!weight) return;
-  checkSameDevice(op, input, weight);
+  checkSameDevice(op, input, weight, 'input', 'weight');
   if (weight.dtype !== input.dtype) throw new DTypeError(`${op}: expected weight of dtype ${input.dtype} (the input's) but got ${weight.dtype}`);
   if (weight.ndim !== 1 || weight.shape[0] !== C) {
     throw new ShapeError(`${op}: weight ${fmtShape(weight.shape)} should have one entry per class: expected [${C}] for input ${fmtShape(input.shape)}`);
@@ -133,7 +133,7 @@ function classSetup(op: string, input: Tensor, target: Tensor, weight: Tensor | 
   if (target.dtype !== 'int64' && target.dtype !== 'int32') {
     throw new DTypeError(`${op}: expected target of dtype int64 (class indices) but got ${target.dtype}`);
   }
-  checkSameDevice(op, input, target);
+  checkSameDevice(op, input, target, 'input', 'target');
   const cd = classDimOf(input);
   const expected = input.shape.filter((_, i) => i !== cd);
   if (!sameShape(target.shape, expected)) {
@@ -199,7 +199,7 @@ function crossEntropyProbs(input: Tensor, target: Tensor, weight: Tensor | null,
     throw new DTypeError(`${op}: expected target of dtype float32 or float64 (class probabilities, the input's shape ${fmtShape(input.shape)}) but got ${target.dtype}`);
   }
   if (target.dtype !== input.dtype) throw new DTypeError(`${op}: expected target of dtype ${input.dtype} (the input's) but got ${target.dtype}`);
-  checkSameDevice(op, input, target);
+  checkSameDevice(op, input, target, 'input', 'target');
   if (ignoreIndex >= 0) throw new ValueError(`${op}: ignoreIndex is not supported for class-probability targets (got ${ignoreIndex})`);
   const cd = classDimOf(input);
   const C = input.shape[cd];
@@ -247,7 +247,7 @@ function pointwiseLoss(op: PointwiseOp, input: Tensor, target: Tensor, reduction
   checkReduction(op, reduction);
   checkFloating(op, 'input', input);
   if (target.dtype !== input.dtype) throw new DTypeError(`${op}: expected target of dtype ${input.dtype} (the input's) but got ${target.dtype}`);
-  checkSameDevice(op, input, target);
+  checkSameDevice(op, input, target, 'input', 'target');
   if (!sameShape(input.shape, target.shape)) {
     throw new ShapeError(`${op}: input ${fmtShape(input.shape)} and target ${fmtShape(target.shape)} must have the same shape`);
   }

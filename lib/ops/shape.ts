@@ -2,7 +2,7 @@
 // clone, cat and indexSelect copy. Each records the backward that undoes its index mapping.
 import { record } from '../autograd';
 import { DTYPE_CODE } from '../dtype';
-import { DTypeError, IndexError, ShapeError, fmtShape } from '../errors';
+import { DeviceError, DTypeError, IndexError, ShapeError, fmtShape } from '../errors';
 import { native } from '../native';
 import { Tensor, contiguousStrides, empty, numelOf, zeros } from '../tensor';
 import { sumToShape } from './reduce';
@@ -170,6 +170,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   if (d !== 0) return transpose(indexSelect(transpose(x, 0, d), 0, index), 0, d);
   if (index.dtype !== 'int64' && index.dtype !== 'int32') throw new DTypeError(`indexSelect: index must be int64 or int32 but got ${index.dtype}`);
   if (index.ndim > 1) throw new ShapeError(`indexSelect: index must be 1-D but got shape ${fmtShape(index.shape)}`);
+  if (index.storage.device !== x.storage.device) throw new DeviceError(`indexSelect: expected all tensors on the same device, but got ${x.device} (input) and ${index.device} (index)`);
   const xc = x.contiguous();
   const idx = index.contiguous();
   const k = idx.numel();
@@ -195,6 +196,7 @@ export function cat(tensors: Tensor[], dim = 0): Tensor {
       throw new ShapeError(`cat: sizes of tensors must match except in dimension ${d}, but got ${fmtShape(first.shape)} and ${fmtShape(t.shape)}`);
     }
     if (t.dtype !== first.dtype) throw new DTypeError(`cat: expected all tensors to be ${first.dtype} but got ${t.dtype}`);
+    if (t.storage.device !== first.storage.device) throw new DeviceError(`cat: expected all tensors on the same device, but got ${first.device} (tensor 0) and ${t.device} (tensor ${tensors.indexOf(t)})`);
   }
   const shape = first.shape.slice();
   shape[d] = tensors.reduce((s, t) => s + t.shape[d], 0);
@@ -219,5 +221,8 @@ export function cat(tensors: Tensor[], dim = 0): Tensor {
 export function stack(tensors: Tensor[], dim = 0): Tensor {
   if (tensors.length === 0) throw new ShapeError('stack: expected a non-empty list of tensors');
   const d = normDim(dim, tensors[0].ndim + 1, 'stack');
+  for (let i = 1; i < tensors.length; i++) {
+    if (tensors[i].storage.device !== tensors[0].storage.device) throw new DeviceError(`stack: expected all tensors on the same device, but got ${tensors[0].device} (tensor 0) and ${tensors[i].device} (tensor ${i})`);
+  }
   return cat(tensors.map((t) => unsqueeze(t, d)), d);
 }

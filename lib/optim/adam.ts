@@ -3,7 +3,7 @@
 // formula, line by line, is in native/ops/optim_cpu.cc.
 import { DTYPE_CODE } from '../dtype';
 import { ValueError } from '../errors';
-import { native } from '../native';
+import { Handle, native } from '../native';
 import { Tensor } from '../tensor';
 import { Optimizer, ParamGroup, ParamGroupInput, ParamState } from './optimizer';
 
@@ -20,9 +20,14 @@ export interface AdamOptions {
   amsgrad?: boolean;
   /** Maximize the objective instead of minimizing (default false). */
   maximize?: boolean;
+  /**
+   * Multi-tensor updates (one native call per device and dtype of a group): default (null) on
+   * CUDA only, true everywhere, false nowhere. Not a group option; the results are the same bits.
+   */
+  foreach?: boolean | null;
 }
 
-export type AdamGroupOptions = Required<AdamOptions>;
+export type AdamGroupOptions = Required<Omit<AdamOptions, 'foreach'>>;
 
 type Params = Iterable<Tensor> | Iterable<ParamGroupInput<AdamGroupOptions>>;
 
@@ -50,6 +55,7 @@ function adamDefaults(options: AdamOptions, weightDecay: number): AdamGroupOptio
 export class Adam extends Optimizer<AdamGroupOptions> {
   constructor(params: Params, options: AdamOptions = {}) {
     super(params, adamDefaults(options, 0));
+    this.foreach = options?.foreach ?? null;
   }
 
   protected get opName(): string {
@@ -87,6 +93,40 @@ export class Adam extends Optimizer<AdamGroupOptions> {
       g.lr, g.betas[0], g.betas[1], g.eps, g.weightDecay, step, g.amsgrad, this.decoupled, g.maximize,
     );
     st.step = step;
+  }
+
+  protected updateParams(ps: Tensor[], grads: Tensor[], g: ParamGroup & AdamGroupOptions, states: ParamState[]): void {
+    const n = ps.length;
+    const handles = new Array<Handle>(n), offs = new Array<number>(n), gHandles = new Array<Handle>(n), gOffs = new Array<number>(n);
+    const mH = new Array<Handle>(n), mO = new Array<number>(n), vH = new Array<Handle>(n), vO = new Array<number>(n);
+    const maxH: Handle[] | null = g.amsgrad ? new Array<Handle>(n) : null;
+    const maxO: number[] | null = maxH ? new Array<number>(n) : null;
+    const numels = new Array<number>(n), steps = new Array<number>(n);
+    for (let k = 0; k < n; k++) {
+      const p = ps[k], st = states[k];
+      handles[k] = p.handle;
+      offs[k] = p.offset;
+      gHandles[k] = grads[k].handle;
+      gOffs[k] = grads[k].offset;
+      numels[k] = p.numel();
+      steps[k] = ((st.step as number | undefined) ?? 0) + 1;
+      const m = this.buffer(st, 'exp_avg', p);
+      const v = this.buffer(st, 'exp_avg_sq', p);
+      mH[k] = m.handle;
+      mO[k] = m.offset;
+      vH[k] = v.handle;
+      vO[k] = v.offset;
+      if (maxH) {
+        const mx = this.buffer(st, 'max_exp_avg_sq', p);
+        maxH[k] = mx.handle;
+        maxO![k] = mx.offset;
+      }
+    }
+    native.adamStepMulti(
+      handles, offs, gHandles, gOffs, mH, mO, vH, vO, maxH, maxO, numels, steps, DTYPE_CODE[ps[0].dtype],
+      g.lr, g.betas[0], g.betas[1], g.eps, g.weightDecay, g.amsgrad, this.decoupled, g.maximize,
+    );
+    for (let k = 0; k < n; k++) states[k].step = steps[k];
   }
 }
 

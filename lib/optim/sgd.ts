@@ -3,7 +3,7 @@
 // native/ops/optim_cpu.cc.
 import { DTYPE_CODE } from '../dtype';
 import { ValueError } from '../errors';
-import { native } from '../native';
+import { Handle, native } from '../native';
 import { Tensor } from '../tensor';
 import { Optimizer, ParamGroup, ParamGroupInput, ParamState } from './optimizer';
 
@@ -20,9 +20,14 @@ export interface SGDOptions {
   nesterov?: boolean;
   /** Maximize the objective instead of minimizing (default false). */
   maximize?: boolean;
+  /**
+   * Multi-tensor updates (one native call per device and dtype of a group): default (null) on
+   * CUDA only, true everywhere, false nowhere. Not a group option; the results are the same bits.
+   */
+  foreach?: boolean | null;
 }
 
-export type SGDGroupOptions = Required<SGDOptions>;
+export type SGDGroupOptions = Required<Omit<SGDOptions, 'foreach'>>;
 
 /**
  * Stochastic gradient descent, optionally with momentum:
@@ -44,6 +49,7 @@ export class SGD extends Optimizer<SGDGroupOptions> {
       nesterov: options?.nesterov ?? false,
       maximize: options?.maximize ?? false,
     } as SGDGroupOptions);
+    this.foreach = options?.foreach ?? null;
   }
 
   protected get opName(): string {
@@ -72,5 +78,30 @@ export class SGD extends Optimizer<SGDGroupOptions> {
     }
     native.sgdStep(p.handle, p.offset, grad.handle, grad.offset, buf ? buf.handle : null, buf ? buf.offset : 0, p.numel(), DTYPE_CODE[p.dtype], g.lr, g.momentum, g.dampening, g.nesterov, g.weightDecay, g.maximize, firstStep);
     st.step = ((st.step as number | undefined) ?? 0) + 1;
+  }
+
+  protected updateParams(ps: Tensor[], grads: Tensor[], g: ParamGroup & SGDGroupOptions, states: ParamState[]): void {
+    const n = ps.length;
+    const handles = new Array<Handle>(n), offs = new Array<number>(n), gHandles = new Array<Handle>(n), gOffs = new Array<number>(n);
+    const numels = new Array<number>(n), first = new Array<boolean>(n);
+    const bufs: Handle[] | null = g.momentum !== 0 ? new Array<Handle>(n) : null;
+    const bufOffs: number[] | null = bufs ? new Array<number>(n) : null;
+    for (let k = 0; k < n; k++) {
+      const p = ps[k], st = states[k];
+      handles[k] = p.handle;
+      offs[k] = p.offset;
+      gHandles[k] = grads[k].handle;
+      gOffs[k] = grads[k].offset;
+      numels[k] = p.numel();
+      first[k] = false;
+      if (bufs) {
+        first[k] = !(st.momentum_buffer instanceof Tensor);
+        const b = this.buffer(st, 'momentum_buffer', p, 'empty');
+        bufs[k] = b.handle;
+        bufOffs![k] = b.offset;
+      }
+    }
+    native.sgdStepMulti(handles, offs, gHandles, gOffs, bufs, bufOffs, numels, first, DTYPE_CODE[ps[0].dtype], g.lr, g.momentum, g.dampening, g.nesterov, g.weightDecay, g.maximize);
+    for (const st of states) st.step = ((st.step as number | undefined) ?? 0) + 1;
   }
 }

@@ -444,8 +444,9 @@ function batchParts(b: unknown, op: string): [Tensor, Tensor] {
   return [b[0], b[1]];
 }
 
+/** t on `device` (t itself when it is there): from pinned memory (DataLoader pinMemory) the host-to-device copy is asynchronous. */
 function toDevice(t: Tensor, device?: Device): Tensor {
-  return device && t.device !== device ? t.to(device) : t;
+  return device && t.device !== device ? t.to({ device, nonBlocking: true }) : t;
 }
 
 function callCriterion(c: Criterion, out: Tensor, y: Tensor): Tensor {
