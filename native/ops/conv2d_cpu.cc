@@ -9,6 +9,8 @@
 //   thread; with one image it spreads over the threads itself): everything else, and the
 //   reference the direct path is tested against (TENSILE_CONV_KERNEL=im2col forces it). The
 //   column matrix is built a band of output rows at a time so that scratch stays bounded.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -634,6 +636,9 @@ struct RowArgs {
   T* out;               // first output channel at the row's first pixel
   int64_t ldo;          // between output channels
   int64_t n;            // pixels of the row (<= NV * VW)
+  // wide_tile_avx512 only: per vector, the lanes to keep and where the first of them goes
+  const uint32_t* mask = nullptr;
+  const int64_t* cofs = nullptr;
 };
 
 // MR output channels x NV pixel vectors of one output row. Lanes past n compute garbage from the
@@ -688,6 +693,53 @@ TENSILE_AI void row_tile(const RowArgs<T>& a) {
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) std::memcpy(&tile[m][v * VW], &acc[0][m][v], sizeof(V));
   for (int m = 0; m < MR; m++) copy_short(a.out + m * a.ldo, tile[m], a.n);
+}
+
+
+// The row tile over wide rows with its outputs packed on the way out (AVX-512 only): the lanes of
+// vector v whose bits are set in a.mask[v] are stored, in order, from out + m * ldo + a.cofs[v],
+// which drops the wasted columns at the end of each wide row without a compaction pass.
+template <typename T, int MR, int NV>
+__attribute__((target("avx512f,avx2,fma"))) void wide_tile_avx512(const RowArgs<T>& a) {
+  constexpr int VW = 64 / sizeof(T);
+  typedef typename Vec<T, VW>::type V;
+  V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; m++) {
+    const V init = a.bias ? a.bias[m] - V{} : V{};
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[m][v] = init;
+  }
+  const T* __restrict x = a.x;
+  const int64_t* __restrict koff = a.koff;
+  const T* __restrict w = a.w;
+  for (int64_t k = 0; k < a.K; k++) {
+    V xv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) vload(xv[v], x + koff[k] + v * VW);
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; m++) {
+      const V wv = w[k * MR + m] - V{};
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[m][v] += wv * xv[v];
+    }
+  }
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; v++) {
+    const uint32_t mk = a.mask[v];
+    const uint32_t keep = (1u << __builtin_popcount(mk)) - 1;
+    T* base = a.out + a.cofs[v];
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; m++) {
+      if constexpr (sizeof(T) == 4) {
+        const __m512 c = _mm512_maskz_compress_ps(__mmask16(mk), (__m512)acc[m][v]);
+        _mm512_mask_storeu_ps(base + m * a.ldo, __mmask16(keep), c);
+      } else {
+        const __m512d c = _mm512_maskz_compress_pd(__mmask8(mk), (__m512d)acc[m][v]);
+        _mm512_mask_storeu_pd(base + m * a.ldo, __mmask8(keep), c);
+      }
+    }
+  }
 }
 
 template <typename T>
@@ -794,6 +846,8 @@ struct DirectKernels {
   int rowmr = 0;   // channels per pixel-vector tile
   int rowwmr = 0;  // channels per pixel-vector weight-gradient tile (taps: up to kMaxRowKT)
   void (*row[kMaxRowNV + 1][kMaxRowMR + 1])(const RowArgs<T>&) = {};
+  // AVX-512 only (else null): the row tile storing the kept lanes of wide rows (run_wide)
+  void (*wrow[kMaxRowNV + 1][kMaxRowMR + 1])(const RowArgs<T>&) = {};
   void (*roww[kMaxRowWMR + 1][kMaxRowKT + 1])(const RowWArgs<T>&) = {};
 };
 
@@ -894,11 +948,17 @@ DirectKernels<T> make_kernels() {
   return k;
 }
 
+template <typename T, int NV, size_t... Ms>
+void fill_wrows(DirectKernels<T>& k, std::index_sequence<Ms...>) {
+  ((k.wrow[NV][Ms + 1] = &wide_tile_avx512<T, int(Ms) + 1, NV>), ...);
+}
+
 struct DirectSet {
   DirectKernels<float> f32;
   DirectKernels<double> f64;
   bool enabled;   // false: TENSILE_CONV_KERNEL=im2col forces the im2col path everywhere
   bool winograd;  // false: TENSILE_CONV_KERNEL=direct (or im2col) turns Winograd off
+  bool wide;      // false: TENSILE_CONV_KERNEL=direct|nowide|im2col turns the wide row tiles off
 };
 
 // Best variant for this CPU, capped like the GEMM's by TENSILE_GEMM_KERNEL=avx2|baseline.
@@ -917,6 +977,10 @@ DirectSet pick_direct() {
   if (level == 2) {
     s.f32 = make_kernels<IsaAvx512, float, 16, 14, 6, 4, 12, 3>();
     s.f64 = make_kernels<IsaAvx512, double, 8, 14, 6, 4, 12, 3>();
+    fill_wrows<float, 1>(s.f32, std::make_index_sequence<12>());
+    fill_wrows<float, 2>(s.f32, std::make_index_sequence<12>());
+    fill_wrows<double, 1>(s.f64, std::make_index_sequence<12>());
+    fill_wrows<double, 2>(s.f64, std::make_index_sequence<12>());
   } else if (level == 1) {
     s.f32 = make_kernels<IsaAvx2, float, 8, 6, 4, 2, 6, 1>();
     s.f64 = make_kernels<IsaAvx2, double, 4, 6, 4, 2, 6, 1>();
@@ -927,6 +991,7 @@ DirectSet pick_direct() {
   const std::string env = std::getenv("TENSILE_CONV_KERNEL") ? std::getenv("TENSILE_CONV_KERNEL") : "";
   s.enabled = env != "im2col";
   s.winograd = s.enabled && env != "direct";
+  s.wide = s.enabled && env != "direct" && env != "nowide";
   return s;
 }
 
@@ -1350,6 +1415,278 @@ void backward_weight_rows(const DirectKernels<T>& ks, T* dweight, const T* dout,
   }
 }
 
+// --- Wide rows: the pixel-vector tiles over a whole image plane at once
+//
+// For small images (the classic model: 11x11 and 13x13 planes, 26-wide rows) the row tiles leave
+// a quarter of their lanes empty at the end of every row, and the channel-vector tile leaves 12
+// of 32 lanes empty with 20 channels. Here a plane is one long row: the source is stored with a
+// row stride of Ws = W + left padding and no right padding (a row's reads past its right end
+// land in the next row's left padding, zero), so that output position q = oh * Ws + ow reads
+// source position q + kh * Ws + kw for every tap. Vectors then run along q over the whole plane;
+// only the Ws - Wo columns at the end of each wide output row are computed in vain (2 of 13 in
+// the classic second layer's forward, none in its input gradient).
+
+// The source of one image in that layout: C planes of Hs rows of Ws, the data at (pt + i, pl + j),
+// zeros around it and `slack` zeros after the last plane.
+template <typename T>
+struct WideSource {
+  const T* base;
+  int64_t C, H, W, pt, pl, Ws, Hs, plane, slack;
+  WideSource(const T* b, int64_t c, int64_t h, int64_t w, int64_t top, int64_t left, int64_t rows, int64_t tail)
+      : base(b), C(c), H(h), W(w), pt(top), pl(left), Ws(w + left), Hs(rows), plane(rows * (w + left)), slack(tail) {}
+  size_t elems() const { return size_t(C * plane + slack); }
+  // Image n in buf; the zero border is the same for every image: written on a buffer's first use.
+  const T* image(int64_t n, T* buf, bool& fresh) const {
+    if (fresh) std::fill(buf, buf + elems(), T(0));
+    fresh = false;
+    const T* src = base + n * C * H * W;
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t i = 0; i < H; i++) copy_short(buf + c * plane + (pt + i) * Ws + pl, src + (c * H + i) * W, W);
+    return buf;
+  }
+};
+
+// The wide layout fits a stride-1, undilated correlation of a (H, W) source padded by (pt, pl)
+// on the top and left into (Ho, Wo) outputs when no padding is negative (cropping), the right
+// padding the outputs reach (Wo + KW - 1 - W - pl columns) fits in the left padding of the next
+// row, and the bottom padding they reach is covered by the plane's rows.
+struct WideGeometry {
+  bool ok = false;
+  int64_t Ws = 0, Hs = 0, Q = 0;
+  WideGeometry(int64_t H, int64_t W, int64_t pt, int64_t pl, int64_t Ho, int64_t Wo, int64_t KH, int64_t KW) {
+    const int64_t pr = Wo + KW - 1 - W - pl, pb = Ho + KH - 1 - H - pt;
+    Ws = W + pl;
+    // One zero row past the last the outputs reach: the right padding of the last row wraps into it.
+    Hs = std::max(Ho + KH - 1, pt + H) + 1;
+    Q = Ho * Ws;
+    ok = pt >= 0 && pl >= 0 && pb >= 0 && pr <= pl && Wo <= Ws && Ho > 0 && Wo > 0;
+  }
+};
+
+// Fraction of the lanes that hold wanted outputs.
+inline double wide_fill(const WideGeometry& g, int64_t Ho, int64_t Wo, int vw) {
+  return double(Ho * Wo) / double((g.Q + vw - 1) / vw * vw);
+}
+
+// out (N, G * Og, Ho, Wo) = bias + the correlation of each image of src (N, G * Cg, H, W), padded
+// by (pt, pl), with weights wgt(g, o, k), k = (c, kh, kw): the row tiles over runs of up to
+// kMaxRowNV vectors of wide positions, channels in groups of at most rowmr. Where Ws > Wo the
+// tiles write a wide plane per channel group, compacted into out. Images split over threads.
+template <typename T, typename F>
+void run_wide(const DirectKernels<T>& ks, T* out, const T* src, int64_t N, int64_t G, int64_t Cg, int64_t Og,
+              int64_t H, int64_t W, int64_t pt, int64_t pl, int64_t Ho, int64_t Wo, int64_t KH, int64_t KW, F wgt,
+              const T* bias) {
+  const int vw = ks.vw;
+  const WideGeometry geo(H, W, pt, pl, Ho, Wo, KH, KW);
+  const int64_t Ws = geo.Ws, Q = geo.Q, K = Cg * KH * KW, span = kMaxRowNV * vw;
+  const WideSource<T> ws(src, G * Cg, H, W, pt, pl, geo.Hs, span + KW);
+  const int64_t plane = ws.plane;
+  ScratchBuffer<int64_t> koff{size_t(K)};
+  for (int64_t c = 0; c < Cg; c++)
+    for (int64_t kh = 0; kh < KH; kh++)
+      for (int64_t kw = 0; kw < KW; kw++) koff.get()[(c * KH + kh) * KW + kw] = c * plane + kh * Ws + kw;
+  const int64_t ngr = (Og + ks.rowmr - 1) / ks.rowmr;
+  ScratchBuffer<T> wp(size_t(G * Og * K));
+  for (int64_t g = 0; g < G; g++)
+    for (int64_t gi = 0; gi < ngr; gi++) {
+      const int64_t o0 = split_at(Og, ngr, gi), mr = split_at(Og, ngr, gi + 1) - o0;
+      T* dst = wp.get() + (g * Og + o0) * K;
+      for (int64_t k = 0; k < K; k++)
+        for (int64_t m = 0; m < mr; m++) dst[k * mr + m] = wgt(g, o0 + m, k);
+    }
+  // Where rows have wasted columns: with AVX-512 the tiles drop them as they store (per vector of
+  // wide positions, a lane mask and the packed offset of its first kept lane); otherwise they
+  // write a wide plane per channel group that is compacted afterwards.
+  const bool packed = Ws != Wo && ks.wrow[1][1], compact = Ws != Wo && !packed;
+  const int64_t nvec = (Q + vw - 1) / vw;
+  ScratchBuffer<uint32_t> masks(packed ? size_t(nvec) : 1);
+  ScratchBuffer<int64_t> cofs(packed ? size_t(nvec) : 1);
+  if (packed)
+    for (int64_t v = 0; v < nvec; v++) {
+      uint32_t mk = 0;
+      int64_t first = -1;
+      for (int l = 0; l < vw; l++) {
+        const int64_t q = v * vw + l;
+        if (q < Q && q % Ws < Wo) {
+          mk |= 1u << l;
+          if (first < 0) first = q / Ws * Wo + q % Ws;
+        }
+      }
+      masks.get()[v] = mk;
+      cofs.get()[v] = first < 0 ? 0 : first;
+    }
+  const int64_t Qpad = (Q + span - 1) / span * span;
+  const int64_t macs = N * G * Og * K * Q;
+  parallel_for(N, macs < kDirectParallelMacs ? N : 1, [&](int64_t n0, int64_t n1) {
+    ScratchBuffer<T> buf(ws.elems());
+    ScratchBuffer<T> wide(compact ? size_t(ks.rowmr * Qpad) : 1);
+    bool fresh = true;
+    RowArgs<T> a;
+    a.K = K;
+    a.koff = koff.get();
+    for (int64_t n = n0; n < n1; n++) {
+      const T* img = ws.image(n, buf.get(), fresh);
+      for (int64_t g = 0; g < G; g++)
+        for (int64_t gi = 0; gi < ngr; gi++) {
+          const int64_t o0 = split_at(Og, ngr, gi), mr = split_at(Og, ngr, gi + 1) - o0;
+          T* dst = out + (n * G * Og + g * Og + o0) * Ho * Wo;
+          a.w = wp.get() + (g * Og + o0) * K;
+          a.bias = bias ? bias + g * Og + o0 : nullptr;
+          a.ldo = compact ? Qpad : Ho * Wo;
+          for (int64_t q0 = 0; q0 < Q; q0 += span) {
+            const int64_t len = std::min(span, Q - q0), nv = (len + vw - 1) / vw;
+            a.x = img + g * Cg * plane + q0;
+            a.n = len;
+            if (packed) {
+              a.out = dst;
+              a.mask = masks.get() + q0 / vw;
+              a.cofs = cofs.get() + q0 / vw;
+              ks.wrow[nv][mr](a);
+            } else {
+              a.out = (compact ? wide.get() : dst) + q0;
+              ks.row[nv][mr](a);
+            }
+          }
+          if (compact)
+            for (int64_t m = 0; m < mr; m++)
+              for (int64_t oh = 0; oh < Ho; oh++)
+                copy_short(dst + (m * Ho + oh) * Wo, wide.get() + m * Qpad + oh * Ws, Wo);
+        }
+    }
+  });
+}
+
+template <typename T>
+void forward_wide(const DirectKernels<T>& ks, T* out, const T* inp, const T* weight, const T* bias,
+                  const Conv2dParams& p) {
+  const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, K = Cg * p.KH * p.KW;
+  run_wide(ks, out, inp, p.N, G, Cg, OCg, p.H, p.W, p.padH, p.padW, p.OH, p.OW, p.KH, p.KW,
+           [&](int64_t g, int64_t o, int64_t k) { return weight[(g * OCg + o) * K + k]; }, bias);
+}
+
+// Stride 1: the correlation of dout, padded by KH - 1 - padH and KW - 1 - padW, with the
+// flipped, transposed weights (as backward_input_direct).
+template <typename T>
+void backward_input_wide(const DirectKernels<T>& ks, T* dinp, const T* dout, const T* weight, const Conv2dParams& p) {
+  const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, KK = p.KH * p.KW;
+  run_wide(ks, dinp, dout, p.N, G, OCg, Cg, p.OH, p.OW, p.KH - 1 - p.padH, p.KW - 1 - p.padW, p.H, p.W, p.KH, p.KW,
+           [&](int64_t g, int64_t c, int64_t k) {
+             const int64_t oc = k / KK, t = KK - 1 - k % KK;  // flipped tap
+             return weight[((g * OCg + oc) * Cg + c) * KK + t];
+           },
+           (const T*)nullptr);
+}
+
+// dweight[g * OCg + o, k] = sum over images and wide positions q of dout_wide[o, q] *
+// src[k's offset + q], dout_wide being dout in rows of Ws with zeros in the Ws - Wo columns past
+// each row and up to a whole number of vectors: the pixel-vector weight tile over the plane as
+// one row of whole vectors, channels in groups of at most rowwmr and taps in groups of at most
+// kMaxRowKT; images split over threads with one partial sum per chunk, added in chunk order.
+template <typename T>
+void backward_weight_wide(const DirectKernels<T>& ks, T* dweight, const T* dout, const T* inp,
+                          const Conv2dParams& p) {
+  const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, K = Cg * p.KH * p.KW, P = p.OH * p.OW;
+  const int vw = ks.vw;
+  const WideGeometry geo(p.H, p.W, p.padH, p.padW, p.OH, p.OW, p.KH, p.KW);
+  const int64_t Ws = geo.Ws, Qv = (geo.Q + vw - 1) / vw * vw;
+  // The last vector reads up to Qv - 1 + the largest tap offset: within `vw + KW` past the planes.
+  const WideSource<T> ws(inp, p.C, p.H, p.W, p.padH, p.padW, geo.Hs, vw + p.KW);
+  const int64_t plane = ws.plane;
+  ScratchBuffer<int64_t> toff{size_t(K)};
+  for (int64_t c = 0; c < Cg; c++)
+    for (int64_t kh = 0; kh < p.KH; kh++)
+      for (int64_t kw = 0; kw < p.KW; kw++) toff.get()[(c * p.KH + kh) * p.KW + kw] = c * plane + kh * Ws + kw;
+  const int64_t ngr = (OCg + ks.rowwmr - 1) / ks.rowwmr, ntg = (K + kMaxRowKT - 1) / kMaxRowKT;
+  const int64_t tiles = G * ngr * ntg, tileElems = int64_t(ks.rowwmr) * kMaxRowKT * vw, accElems = tiles * tileElems;
+  const int64_t nthreads = int64_t(p.N) * p.OC * P * K < kDirectParallelMacs ? 1 : get_num_threads();
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(nthreads, p.N));
+  ScratchBuffer<T> acc(size_t(chunks * accElems));
+  std::fill(acc.get(), acc.get() + chunks * accElems, T(0));
+  auto tile = [&](int64_t ti, int64_t& g, int64_t& o0, int64_t& mr, int64_t& k0, int64_t& kt) {
+    const int64_t tg = ti % ntg, gi = (ti / ntg) % ngr;
+    g = ti / (ntg * ngr);
+    o0 = split_at(OCg, ngr, gi);
+    mr = split_at(OCg, ngr, gi + 1) - o0;
+    k0 = split_at(K, ntg, tg);
+    kt = split_at(K, ntg, tg + 1) - k0;
+  };
+  parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
+    ScratchBuffer<T> buf(ws.elems());
+    ScratchBuffer<T> gw(size_t(p.OC * Qv));
+    std::fill(gw.get(), gw.get() + p.OC * Qv, T(0));  // the columns past Wo and the tail stay zero
+    bool fresh = true;
+    RowWArgs<T> a;
+    a.gld = Qv;
+    a.OH = 1;
+    a.OW = Qv;  // whole vectors: no ragged end
+    a.xrow = 0;
+    a.gend = gw.get() + p.OC * Qv;
+    for (int64_t c = c0; c < c1; c++)
+      for (int64_t n = p.N * c / chunks; n < p.N * (c + 1) / chunks; n++) {
+        const T* img = ws.image(n, buf.get(), fresh);
+        const T* gn = dout + n * p.OC * P;
+        for (int64_t o = 0; o < p.OC; o++)
+          for (int64_t oh = 0; oh < p.OH; oh++) copy_short(gw.get() + o * Qv + oh * Ws, gn + (o * p.OH + oh) * p.OW, p.OW);
+        for (int64_t ti = 0; ti < tiles; ti++) {
+          int64_t g, o0, mr, k0, kt;
+          tile(ti, g, o0, mr, k0, kt);
+          a.x = img + g * Cg * plane;
+          a.toff = toff.get() + k0;
+          a.g = gw.get() + (g * OCg + o0) * Qv;
+          a.acc = acc.get() + c * accElems + ti * tileElems;
+          ks.roww[mr][kt](a);
+        }
+      }
+  });
+  for (int64_t c = 1; c < chunks; c++) {
+    const T* s = acc.get() + c * accElems;
+    for (int64_t i = 0; i < accElems; i++) acc.get()[i] += s[i];
+  }
+  for (int64_t ti = 0; ti < tiles; ti++) {
+    int64_t g, o0, mr, k0, kt;
+    tile(ti, g, o0, mr, k0, kt);
+    const T* at = acc.get() + ti * tileElems;
+    for (int64_t m = 0; m < mr; m++)
+      for (int64_t t = 0; t < kt; t++) {
+        const T* lanes = at + (m * kt + t) * vw;
+        T sum = T(0);
+        for (int l = 0; l < vw; l++) sum += lanes[l];
+        dweight[(g * OCg + o0 + m) * K + k0 + t] = sum;
+      }
+  }
+}
+
+// Where the wide tiles apply and fill their vectors better than the alternatives: the channel
+// vectors of the direct tile (lane_fill of the channels they run along) and, where it applies,
+// the row tiles (row_fill of a row). Stride 1, no dilation, no Winograd.
+// The weight gradient over wide rows, through the row weight tile: slower than the paths it would
+// replace at the classic model's sizes (its tiles of 9 vectors per call), so off.
+constexpr bool kWideWeight = false;
+inline bool wide_unit(const Conv2dParams& p) {
+  return direct_set().wide && p.strideH == 1 && p.strideW == 1 && p.dilH == 1 && p.dilW == 1;
+}
+inline bool wide_forward_fits(const Conv2dParams& p, int vw) {
+  if (!wide_unit(p) || winograd_fits(p, p.C / p.groups, p.OC / p.groups)) return false;
+  const WideGeometry g(p.H, p.W, p.padH, p.padW, p.OH, p.OW, p.KH, p.KW);
+  if (!g.ok) return false;
+  const double fill = wide_fill(g, p.OH, p.OW, vw);
+  return fill > lane_fill(p.OC / p.groups, vw) + 0.1 && fill >= row_fill(p.OW, vw);
+}
+inline bool wide_input_fits(const Conv2dParams& p, int vw) {
+  if (!wide_unit(p) || p.C / p.groups < 4 || winograd_fits(p, p.OC / p.groups, p.C / p.groups)) return false;
+  const WideGeometry g(p.OH, p.OW, p.KH - 1 - p.padH, p.KW - 1 - p.padW, p.H, p.W, p.KH, p.KW);
+  if (!g.ok) return false;
+  const double fill = wide_fill(g, p.H, p.W, vw);
+  return fill > lane_fill(p.C / p.groups, vw) + 0.1 && fill >= row_fill(p.W, vw);
+}
+inline bool wide_weight_fits(const Conv2dParams& p, int vw) {
+  if (!kWideWeight || !wide_unit(p) || winograd_fits(p, p.C / p.groups, p.OC / p.groups)) return false;
+  const WideGeometry g(p.H, p.W, p.padH, p.padW, p.OH, p.OW, p.KH, p.KW);
+  if (!g.ok) return false;
+  const double fill = wide_fill(g, p.OH, p.OW, vw);
+  return fill > lane_fill(p.OC / p.groups, vw) + 0.1 && fill >= row_fill(p.OW, vw);
+}
+
 template <typename T>
 void forward_direct(const DirectKernels<T>& ks, T* out, const T* inp, const T* weight, const T* bias,
                     const Conv2dParams& p) {
@@ -1588,6 +1925,7 @@ template <typename T>
 void conv2d_forward_cpu(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p) {
   if (p.N == 0) return;
   const DirectKernels<T>* ks = direct_kernels<T>();
+  if (ks && wide_forward_fits(p, ks->vw)) return forward_wide(*ks, out, inp, weight, bias, p);
   if (ks && (rows_fit(p, ks->vw) || (p.strideW == 1 && rows_fuller(p.OW, p.OC / p.groups, ks->vw))))
     return forward_rows(*ks, out, inp, weight, bias, p);
   if (ks && p.strideW == 1 && worth_vectors(p.OC / p.groups, ks->vw)) return forward_direct(*ks, out, inp, weight, bias, p);
@@ -1599,6 +1937,7 @@ void conv2d_backward_input_cpu(T* dinp, const T* dout, const T* weight, const Co
   if (p.N == 0) return;
   const DirectKernels<T>* ks = direct_kernels<T>();
   const bool unit = p.strideH == 1 && p.strideW == 1;
+  if (ks && wide_input_fits(p, ks->vw)) return backward_input_wide(*ks, dinp, dout, weight, p);
   // Not for one or two input channels: a pixel tile of so few rows loads two vectors per FMA pair
   // and stays behind im2col + GEMM (a first layer's input gradient, rarely wanted anyway).
   if (ks && unit && p.C / p.groups >= 4 && rows_fuller(p.W, p.C / p.groups, ks->vw) &&
@@ -1611,6 +1950,7 @@ void conv2d_backward_input_cpu(T* dinp, const T* dout, const T* weight, const Co
 template <typename T>
 void conv2d_backward_weight_cpu(T* dweight, const T* dout, const T* inp, const Conv2dParams& p) {
   const DirectKernels<T>* ks = direct_kernels<T>();
+  if (ks && p.N > 0 && wide_weight_fits(p, ks->vw)) return backward_weight_wide(*ks, dweight, dout, inp, p);
   if (ks && p.N > 0 && rows_fit(p, ks->vw)) return backward_weight_rows(*ks, dweight, dout, inp, p);
   if (ks && p.N > 0 && p.strideW == 1 && worth_vectors(p.OC / p.groups, ks->vw))
     return backward_weight_direct(*ks, dweight, dout, inp, p);

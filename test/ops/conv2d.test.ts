@@ -110,6 +110,13 @@ const edgeCases: Case[] = [
   { name: "pixels: 16 taps (4x4 'same')", x: [2, 1, 9, 9], w: [6, 1, 4, 4], bias: true, opts: { padding: 'same' }, ref: { padding: [1, 1], outSize: [9, 9] } },
   { name: 'pixels: row stride 2 and column dilation 2', x: [3, 1, 11, 12], w: [7, 1, 3, 3], bias: true, opts: { stride: [2, 1], dilation: [1, 2] }, ref: { stride: [2, 1], dilation: [1, 2] } },
   { name: 'pixels: groups 2 of 1 -> 3 channels', x: [2, 2, 8, 8], w: [6, 1, 3, 3], bias: true, opts: { groups: 2, padding: 1 }, ref: { groups: 2, padding: [1, 1] } },
+  // Wide rows (a plane as one row of stride W + left padding): channel counts that leave vectors
+  // partly empty, the wasted columns dropped as the tiles store (AVX-512) or compacted.
+  { name: 'wide: the classic second layer at batch 20 (2 wasted columns per row)', x: [20, 10, 13, 13], w: [20, 10, 3, 3], bias: true, opts: {}, ref: {} },
+  { name: 'wide: padding 1, 10 -> 20 channels (1 wasted column, input gradient too)', x: [3, 10, 13, 13], w: [20, 10, 3, 3], bias: true, opts: { padding: 1 }, ref: { padding: [1, 1] } },
+  { name: 'wide: 1x1, 6 -> 10 channels, 5x7 (no wasted column)', x: [2, 6, 5, 7], w: [10, 6, 1, 1], bias: true, opts: {}, ref: {} },
+  { name: 'wide: 5x5, padding 2, 6 -> 10 channels, 21 wide', x: [2, 6, 6, 21], w: [10, 6, 5, 5], bias: true, opts: { padding: 2 }, ref: { padding: [2, 2] } },
+  { name: 'wide: groups 2 of 4 -> 10 channels', x: [2, 8, 9, 9], w: [20, 4, 3, 3], bias: true, opts: { groups: 2 }, ref: { groups: 2 } },
   // Winograd F(2x2, 3x3): 3x3, stride 1, >= 32 channels summed into >= 16, >= 2 images.
   { name: 'Winograd: odd output 13x11, no padding, no bias', x: [3, 32, 15, 13], w: [32, 32, 3, 3], bias: false, opts: {}, ref: {} },
   { name: 'Winograd: padding 2 (output larger than the input)', x: [2, 32, 6, 7], w: [32, 32, 3, 3], bias: true, opts: { padding: 2 }, ref: { padding: [2, 2] } },
@@ -165,6 +172,9 @@ describe('conv2d kernel variants', () => {
     // pixel-vector tiles, float32 and float64
     { x: [2, 1, 9, 21], w: [10, 1, 3, 3], geo: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 }, dt: 0 },
     { x: [3, 2, 6, 11], w: [5, 2, 2, 3], geo: { stride: [1, 1], padding: [1, 0], dilation: [1, 1], groups: 1 }, dt: 1 },
+    // wide rows: compacted (AVX2, baseline) or packed as stored (AVX-512), float32 and float64
+    { x: [2, 5, 7, 11], w: [10, 5, 3, 3], geo: { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }, dt: 0 },
+    { x: [2, 5, 7, 11], w: [10, 5, 3, 3], geo: { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1 }, dt: 1 },
     // Winograd forward and input gradient, float32 and float64
     { x: [2, 32, 9, 7], w: [32, 32, 3, 3], geo: { stride: [1, 1], padding: [1, 0], dilation: [1, 1], groups: 1 }, dt: 0 },
     { x: [3, 32, 6, 5], w: [34, 32, 3, 3], geo: { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 }, dt: 1 },
