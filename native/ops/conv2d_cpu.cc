@@ -818,6 +818,55 @@ TENSILE_AI void row_wtile(const RowWArgs<T>& a) {
     for (int t = 0; t < KT; t++) std::memcpy(a.acc + (m * KT + t) * VW, &acc[m][t], sizeof(V));
 }
 
+
+template <typename T>
+struct WideWArgs {
+  const T* x;            // first image's wide source at the group's first channel
+  int64_t xstride;       // between images' sources
+  const int64_t* toff;   // (KT) offsets of the tile's taps
+  const T* g;            // first image's wide output gradient of the tile's first channel
+  int64_t gld, gstride;  // between channels, between images
+  int64_t nimg, nv;      // images, whole vectors per image
+  T* acc;                // (MR, KT, VW) lane-wise partial sums, accumulated
+};
+
+// Weight gradient over wide rows, MR output channels x KT taps summed lane-wise over nv whole
+// vectors of each of nimg images: each gradient vector is loaded once per image position and each
+// source vector once per tap, so that a position costs MR + KT loads for MR * KT FMAs, and the
+// accumulators are loaded and stored once per call rather than once per image.
+template <typename T, int VW, int MR, int KT>
+TENSILE_AI void wide_wtile(const WideWArgs<T>& a) {
+  typedef typename Vec<T, VW>::type V;
+  V acc[MR][KT];
+#pragma GCC unroll 8
+  for (int m = 0; m < MR; m++)
+#pragma GCC unroll 8
+    for (int t = 0; t < KT; t++) vload(acc[m][t], a.acc + (m * KT + t) * VW);
+  int64_t off[KT];
+#pragma GCC unroll 8
+  for (int t = 0; t < KT; t++) off[t] = a.toff[t];
+  for (int64_t i = 0; i < a.nimg; i++) {
+    const T* __restrict xr = a.x + i * a.xstride;
+    const T* __restrict gr = a.g + i * a.gstride;
+    for (int64_t q = 0; q < a.nv * VW; q += VW) {
+      V gv[MR];
+#pragma GCC unroll 8
+      for (int m = 0; m < MR; m++) vload(gv[m], gr + m * a.gld + q);
+#pragma GCC unroll 8
+      for (int t = 0; t < KT; t++) {
+        V xv;
+        vload(xv, xr + off[t] + q);
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++) acc[m][t] += gv[m] * xv;
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int m = 0; m < MR; m++)
+#pragma GCC unroll 8
+    for (int t = 0; t < KT; t++) std::memcpy(a.acc + (m * KT + t) * VW, &acc[m][t], sizeof(V));
+}
+
 // The compiled variants. Register budgets: AVX-512 has 32 vector registers, so 14 pixels x 2
 // vectors (28 accumulators) forward and 6 taps x 4 vectors (24) for the weight gradient; AVX2
 // and SSE2 have 16, so 6 x 2 (AVX2) and 4 x 2 (SSE2, which also needs a temporary per FMA).
@@ -825,6 +874,10 @@ constexpr int kMaxR = 14, kMaxOCB = 2, kMaxRT = 6, kMaxWOCB = 4;
 // Pixel-vector tiles: up to 12 channels x 2 vectors forward (AVX-512; 6 with AVX2, 4 with SSE2)
 // and 3 channels x 9 taps for the weight gradient (AVX-512; 1 x 9 otherwise).
 constexpr int kMaxRowMR = 12, kMaxRowNV = 2, kMaxRowWMR = 3, kMaxRowKT = 9;
+// Wide weight-gradient tiles: 4 channels x 6 taps (AVX-512: 24 accumulators, 4 gradient vectors
+// and a source vector in 32 registers), or 3 x 9 for layers of at most 9 taps (one tap group, 27
+// accumulators); 2 x 4 (AVX2) and 2 x 3 (SSE2).
+constexpr int kMaxWideMR = 4, kMaxWideKT = 9;
 
 template <typename T>
 struct DirectKernels {
@@ -848,6 +901,11 @@ struct DirectKernels {
   void (*row[kMaxRowNV + 1][kMaxRowMR + 1])(const RowArgs<T>&) = {};
   // AVX-512 only (else null): the row tile storing the kept lanes of wide rows (run_wide)
   void (*wrow[kMaxRowNV + 1][kMaxRowMR + 1])(const RowArgs<T>&) = {};
+  int wwmr = 0, wwkt = 0;  // channels and taps per wide weight-gradient tile
+  int wwmr9 = 0;           // channels per tile of up to 9 taps (0: none)
+  // rows rows of n elements from s (ls apart) to d (ld apart): short rows, vector-wide
+  void (*copy_rows)(T* d, int64_t ld, const T* s, int64_t ls, int64_t rows, int64_t n) = nullptr;
+  void (*wwide[kMaxWideMR + 1][kMaxWideKT + 1])(const WideWArgs<T>&) = {};
   void (*roww[kMaxRowWMR + 1][kMaxRowKT + 1])(const RowWArgs<T>&) = {};
 };
 
@@ -883,6 +941,10 @@ struct DirectKernels {
     ATTR static void roww(const RowWArgs<T>& a) {                                                         \
       row_wtile<T, VW, MR, KT>(a);                                                                        \
     }                                                                                                     \
+    template <typename T, int VW, int MR, int KT>                                                         \
+    ATTR static void wwide(const WideWArgs<T>& a) {                                                       \
+      wide_wtile<T, VW, MR, KT>(a);                                                                       \
+    }                                                                                                     \
     template <typename T, int VW>                                                                         \
     ATTR static void wino_dy(T* Yt, int64_t yxi, const T* gt, int64_t ocpad, int64_t OH, int64_t OW, int64_t th, \
                              int64_t tw) {                                                                \
@@ -916,6 +978,41 @@ void fill_rows(DirectKernels<T>& k, std::index_sequence<Ms...>) {
 template <class Isa, typename T, int VW, int MR, size_t... Ts>
 void fill_rowws(DirectKernels<T>& k, std::index_sequence<Ts...>) {
   ((k.roww[MR][Ts + 1] = &Isa::template roww<T, VW, MR, int(Ts) + 1>), ...);
+}
+
+template <typename T>
+void copy_rows_generic(T* d, int64_t ld, const T* s, int64_t ls, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; r++) copy_short(d + r * ld, s + r * ls, n);
+}
+// Masked 64-byte moves: a row of a dozen floats is one load and one store.
+template <typename T>
+__attribute__((target("avx512f"))) void copy_rows_avx512(T* d, int64_t ld, const T* s, int64_t ls, int64_t rows,
+                                                         int64_t n) {
+  constexpr int64_t VW = 64 / sizeof(T);
+  const int64_t full = n / VW * VW;
+  const __mmask16 tail = __mmask16((1u << (n - full)) - 1);
+  for (int64_t r = 0; r < rows; r++) {
+    const T* sr = s + r * ls;
+    T* dr = d + r * ld;
+    for (int64_t j = 0; j < full; j += VW) _mm512_storeu_si512(dr + j, _mm512_loadu_si512(sr + j));
+    if constexpr (sizeof(T) == 4)
+      _mm512_mask_storeu_ps(dr + full, tail, _mm512_maskz_loadu_ps(tail, sr + full));
+    else
+      _mm512_mask_storeu_pd(dr + full, __mmask8(tail), _mm512_maskz_loadu_pd(__mmask8(tail), sr + full));
+  }
+}
+
+template <class Isa, typename T, int VW, int MR, size_t... Ts>
+void fill_wwides(DirectKernels<T>& k, std::index_sequence<Ts...>) {
+  ((k.wwide[MR][Ts + 1] = &Isa::template wwide<T, VW, MR, int(Ts) + 1>), ...);
+}
+template <class Isa, typename T, int VW, int WWMR, int WWKT, size_t... Ms>
+void fill_wwide_table(DirectKernels<T>& k, std::index_sequence<Ms...>) {
+  static_assert(WWMR <= kMaxWideMR && WWKT <= kMaxWideKT, "wide tables too small");
+  k.wwmr = WWMR;
+  k.wwkt = WWKT;
+  k.copy_rows = &copy_rows_generic<T>;
+  (fill_wwides<Isa, T, VW, int(Ms) + 1>(k, std::make_index_sequence<WWKT>()), ...);
 }
 
 template <class Isa, typename T, int VW, int RMAX, int RT, int WOCB, int ROWMR, int ROWWMR>
@@ -981,12 +1078,27 @@ DirectSet pick_direct() {
     fill_wrows<float, 2>(s.f32, std::make_index_sequence<12>());
     fill_wrows<double, 1>(s.f64, std::make_index_sequence<12>());
     fill_wrows<double, 2>(s.f64, std::make_index_sequence<12>());
+    fill_wwide_table<IsaAvx512, float, 16, 4, 6>(s.f32, std::make_index_sequence<4>());
+    fill_wwide_table<IsaAvx512, double, 8, 4, 6>(s.f64, std::make_index_sequence<4>());
+    fill_wwides<IsaAvx512, float, 16, 3>(s.f32, std::make_index_sequence<9>());
+    fill_wwides<IsaAvx512, double, 8, 3>(s.f64, std::make_index_sequence<9>());
+    fill_wwides<IsaAvx512, float, 16, 2>(s.f32, std::make_index_sequence<9>());
+    fill_wwides<IsaAvx512, double, 8, 2>(s.f64, std::make_index_sequence<9>());
+    fill_wwides<IsaAvx512, float, 16, 1>(s.f32, std::make_index_sequence<9>());
+    fill_wwides<IsaAvx512, double, 8, 1>(s.f64, std::make_index_sequence<9>());
+    s.f32.wwmr9 = s.f64.wwmr9 = 3;
+    s.f32.copy_rows = &copy_rows_avx512<float>;
+    s.f64.copy_rows = &copy_rows_avx512<double>;
   } else if (level == 1) {
     s.f32 = make_kernels<IsaAvx2, float, 8, 6, 4, 2, 6, 1>();
     s.f64 = make_kernels<IsaAvx2, double, 4, 6, 4, 2, 6, 1>();
+    fill_wwide_table<IsaAvx2, float, 8, 2, 4>(s.f32, std::make_index_sequence<2>());
+    fill_wwide_table<IsaAvx2, double, 4, 2, 4>(s.f64, std::make_index_sequence<2>());
   } else {
     s.f32 = make_kernels<IsaBase, float, 4, 4, 4, 2, 4, 1>();
     s.f64 = make_kernels<IsaBase, double, 2, 4, 4, 2, 4, 1>();
+    fill_wwide_table<IsaBase, float, 4, 2, 3>(s.f32, std::make_index_sequence<2>());
+    fill_wwide_table<IsaBase, double, 2, 2, 3>(s.f64, std::make_index_sequence<2>());
   }
   const std::string env = std::getenv("TENSILE_CONV_KERNEL") ? std::getenv("TENSILE_CONV_KERNEL") : "";
   s.enabled = env != "im2col";
@@ -1436,12 +1548,12 @@ struct WideSource {
       : base(b), C(c), H(h), W(w), pt(top), pl(left), Ws(w + left), Hs(rows), plane(rows * (w + left)), slack(tail) {}
   size_t elems() const { return size_t(C * plane + slack); }
   // Image n in buf; the zero border is the same for every image: written on a buffer's first use.
-  const T* image(int64_t n, T* buf, bool& fresh) const {
+  template <typename Copy>
+  const T* image(int64_t n, T* buf, bool& fresh, Copy copy_rows) const {
     if (fresh) std::fill(buf, buf + elems(), T(0));
     fresh = false;
     const T* src = base + n * C * H * W;
-    for (int64_t c = 0; c < C; c++)
-      for (int64_t i = 0; i < H; i++) copy_short(buf + c * plane + (pt + i) * Ws + pl, src + (c * H + i) * W, W);
+    for (int64_t c = 0; c < C; c++) copy_rows(buf + c * plane + pt * Ws + pl, Ws, src + c * H * W, W, H, W);
     return buf;
   }
 };
@@ -1525,7 +1637,7 @@ void run_wide(const DirectKernels<T>& ks, T* out, const T* src, int64_t N, int64
     a.K = K;
     a.koff = koff.get();
     for (int64_t n = n0; n < n1; n++) {
-      const T* img = ws.image(n, buf.get(), fresh);
+      const T* img = ws.image(n, buf.get(), fresh, ks.copy_rows);
       for (int64_t g = 0; g < G; g++)
         for (int64_t gi = 0; gi < ngr; gi++) {
           const int64_t o0 = split_at(Og, ngr, gi), mr = split_at(Og, ngr, gi + 1) - o0;
@@ -1548,9 +1660,7 @@ void run_wide(const DirectKernels<T>& ks, T* out, const T* src, int64_t N, int64
             }
           }
           if (compact)
-            for (int64_t m = 0; m < mr; m++)
-              for (int64_t oh = 0; oh < Ho; oh++)
-                copy_short(dst + (m * Ho + oh) * Wo, wide.get() + m * Qpad + oh * Ws, Wo);
+            for (int64_t m = 0; m < mr; m++) ks.copy_rows(dst + m * Ho * Wo, Wo, wide.get() + m * Qpad, Ws, Ho, Wo);
         }
     }
   });
@@ -1579,25 +1689,29 @@ void backward_input_wide(const DirectKernels<T>& ks, T* dinp, const T* dout, con
 
 // dweight[g * OCg + o, k] = sum over images and wide positions q of dout_wide[o, q] *
 // src[k's offset + q], dout_wide being dout in rows of Ws with zeros in the Ws - Wo columns past
-// each row and up to a whole number of vectors: the pixel-vector weight tile over the plane as
-// one row of whole vectors, channels in groups of at most rowwmr and taps in groups of at most
-// kMaxRowKT; images split over threads with one partial sum per chunk, added in chunk order.
+// each row and up to a whole number of vectors: the wide weight tile (channels in groups of at
+// most wwmr, taps in groups of at most wwkt) over batches of up to kWideImages images prepared
+// side by side; images split over threads with one partial sum per chunk, added in chunk order.
+constexpr int64_t kWideImages = 8;
 template <typename T>
 void backward_weight_wide(const DirectKernels<T>& ks, T* dweight, const T* dout, const T* inp,
                           const Conv2dParams& p) {
   const int64_t G = p.groups, Cg = p.C / G, OCg = p.OC / G, K = Cg * p.KH * p.KW, P = p.OH * p.OW;
   const int vw = ks.vw;
   const WideGeometry geo(p.H, p.W, p.padH, p.padW, p.OH, p.OW, p.KH, p.KW);
-  const int64_t Ws = geo.Ws, Qv = (geo.Q + vw - 1) / vw * vw;
+  const int64_t Ws = geo.Ws, nv = (geo.Q + vw - 1) / vw, Qv = nv * vw;
   // The last vector reads up to Qv - 1 + the largest tap offset: within `vw + KW` past the planes.
   const WideSource<T> ws(inp, p.C, p.H, p.W, p.padH, p.padW, geo.Hs, vw + p.KW);
-  const int64_t plane = ws.plane;
+  const int64_t plane = ws.plane, xstride = int64_t(ws.elems()), gstride = p.OC * Qv;
   ScratchBuffer<int64_t> toff{size_t(K)};
   for (int64_t c = 0; c < Cg; c++)
     for (int64_t kh = 0; kh < p.KH; kh++)
       for (int64_t kw = 0; kw < p.KW; kw++) toff.get()[(c * p.KH + kh) * p.KW + kw] = c * plane + kh * Ws + kw;
-  const int64_t ngr = (OCg + ks.rowwmr - 1) / ks.rowwmr, ntg = (K + kMaxRowKT - 1) / kMaxRowKT;
-  const int64_t tiles = G * ngr * ntg, tileElems = int64_t(ks.rowwmr) * kMaxRowKT * vw, accElems = tiles * tileElems;
+  // Layers of at most 9 taps (a first layer) in one tap group where the tile table has one.
+  const bool one = K <= 9 && ks.wwmr9 > 0;
+  const int64_t mrmax = one ? ks.wwmr9 : ks.wwmr, ktmax = one ? 9 : ks.wwkt;
+  const int64_t ngr = (OCg + mrmax - 1) / mrmax, ntg = (K + ktmax - 1) / ktmax;
+  const int64_t tiles = G * ngr * ntg, tileElems = mrmax * ktmax * vw, accElems = tiles * tileElems;
   const int64_t nthreads = int64_t(p.N) * p.OC * P * K < kDirectParallelMacs ? 1 : get_num_threads();
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(nthreads, p.N));
   ScratchBuffer<T> acc(size_t(chunks * accElems));
@@ -1611,32 +1725,39 @@ void backward_weight_wide(const DirectKernels<T>& ks, T* dweight, const T* dout,
     kt = split_at(K, ntg, tg + 1) - k0;
   };
   parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
-    ScratchBuffer<T> buf(ws.elems());
-    ScratchBuffer<T> gw(size_t(p.OC * Qv));
-    std::fill(gw.get(), gw.get() + p.OC * Qv, T(0));  // the columns past Wo and the tail stay zero
-    bool fresh = true;
-    RowWArgs<T> a;
-    a.gld = Qv;
-    a.OH = 1;
-    a.OW = Qv;  // whole vectors: no ragged end
-    a.xrow = 0;
-    a.gend = gw.get() + p.OC * Qv;
-    for (int64_t c = c0; c < c1; c++)
-      for (int64_t n = p.N * c / chunks; n < p.N * (c + 1) / chunks; n++) {
-        const T* img = ws.image(n, buf.get(), fresh);
-        const T* gn = dout + n * p.OC * P;
-        for (int64_t o = 0; o < p.OC; o++)
-          for (int64_t oh = 0; oh < p.OH; oh++) copy_short(gw.get() + o * Qv + oh * Ws, gn + (o * p.OH + oh) * p.OW, p.OW);
+    for (int64_t c = c0; c < c1; c++) {
+      const int64_t na = p.N * c / chunks, nb = p.N * (c + 1) / chunks;
+      const int64_t ib = std::min<int64_t>(kWideImages, nb - na);
+      ScratchBuffer<T> buf(size_t(ib * xstride));
+      ScratchBuffer<T> gw(size_t(ib * gstride));
+      std::fill(gw.get(), gw.get() + ib * gstride, T(0));  // the columns past Wo and the tail stay zero
+      std::fill(buf.get(), buf.get() + ib * xstride, T(0));
+      WideWArgs<T> a;
+      a.xstride = xstride;
+      a.gld = Qv;
+      a.gstride = gstride;
+      a.nv = nv;
+      for (int64_t n0 = na; n0 < nb; n0 += ib) {
+        const int64_t cnt = std::min(ib, nb - n0);
+        for (int64_t i = 0; i < cnt; i++) {
+          bool fresh = false;  // zeroed above; the border positions are never written
+          ws.image(n0 + i, buf.get() + i * xstride, fresh, ks.copy_rows);
+          const T* gn = dout + (n0 + i) * p.OC * P;
+          T* gi = gw.get() + i * gstride;
+          for (int64_t o = 0; o < p.OC; o++) ks.copy_rows(gi + o * Qv, Ws, gn + o * P, p.OW, p.OH, p.OW);
+        }
+        a.nimg = cnt;
         for (int64_t ti = 0; ti < tiles; ti++) {
           int64_t g, o0, mr, k0, kt;
           tile(ti, g, o0, mr, k0, kt);
-          a.x = img + g * Cg * plane;
+          a.x = buf.get() + g * Cg * plane;
           a.toff = toff.get() + k0;
           a.g = gw.get() + (g * OCg + o0) * Qv;
           a.acc = acc.get() + c * accElems + ti * tileElems;
-          ks.roww[mr][kt](a);
+          ks.wwide[mr][kt](a);
         }
       }
+    }
   });
   for (int64_t c = 1; c < chunks; c++) {
     const T* s = acc.get() + c * accElems;
@@ -1659,9 +1780,7 @@ void backward_weight_wide(const DirectKernels<T>& ks, T* dweight, const T* dout,
 // Where the wide tiles apply and fill their vectors better than the alternatives: the channel
 // vectors of the direct tile (lane_fill of the channels they run along) and, where it applies,
 // the row tiles (row_fill of a row). Stride 1, no dilation, no Winograd.
-// The weight gradient over wide rows, through the row weight tile: slower than the paths it would
-// replace at the classic model's sizes (its tiles of 9 vectors per call), so off.
-constexpr bool kWideWeight = false;
+constexpr bool kWideWeight = true;
 inline bool wide_unit(const Conv2dParams& p) {
   return direct_set().wide && p.strideH == 1 && p.strideW == 1 && p.dilH == 1 && p.dilW == 1;
 }
