@@ -824,7 +824,7 @@ type Nested = number | boolean | Nested[];
 
 /** tensor(values): a number, nested arrays, or a typed array with { shape }. */
 export function tensor(values: Nested | ArrayBufferView | Tensor, options: TensorOptions & { shape?: number[] } = {}): Tensor {
-  if (values instanceof Tensor) return fromTypedArray(values.data, values.shape, { dtype: values.dtype, ...options });
+  if (values instanceof Tensor) return fromTypedArray(values.data, values.shape, { dtype: values.dtype, device: values.device, ...options });
   if (ArrayBuffer.isView(values)) return fromTypedArray(values, options.shape, options);
   const shape: number[] = [];
   let probe: Nested = values as Nested;

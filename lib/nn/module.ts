@@ -3,7 +3,7 @@
 // parameter, as attribute assignment does in PyTorch); buffers are registered by name, because
 // their state-dict keys use PyTorch's snake_case names (running_mean).
 import { disposeWithProducer, isGradEnabled, noGrad } from '../autograd';
-import { DType } from '../dtype';
+import { DType, DTYPE_CODE } from '../dtype';
 import { ShapeError, ValueError, fmtShape } from '../errors';
 import { Device, checkDeviceAvailable, normalizeDevice } from '../device';
 import { Tensor, keep } from '../tensor';
@@ -116,7 +116,7 @@ export abstract class Module {
    * replaced), so an optimizer built before `.to` still sees them. `{ device, dtype }` does both.
    */
   to(target: Device | DType | { device?: Device; dtype?: DType }): this {
-    const spec = typeof target === 'object' && target !== null ? target : target === 'float32' || target === 'float64' ? { dtype: target as DType } : { device: normalizeDevice(target, 'Module.to') };
+    const spec = typeof target === 'object' && target !== null ? target : (target as string) in DTYPE_CODE ? { dtype: target as DType } : { device: normalizeDevice(target, 'Module.to') };
     if (spec.dtype !== undefined && spec.dtype !== 'float32' && spec.dtype !== 'float64') throw new ValueError(`Module.to: expected a floating dtype (float32 or float64) but got '${String(spec.dtype)}'`);
     const device = spec.device === undefined ? undefined : normalizeDevice(spec.device, 'Module.to');
     // Checked before anything moves, so that a missing device leaves the module as it was.

@@ -64,6 +64,7 @@ describe('device names', () => {
     expect(() => tn.empty([2], { device: 'gpu' as tn.Device })).toThrow(tn.ValueError);
     expect(() => tn.zeros([2], { device: 'cuda:x' as tn.Device })).toThrow("empty: invalid device 'cuda:x'");
     expect(() => new tn.nn.Linear(2, 2).to('gpu' as tn.Device)).toThrow("Module.to: invalid device 'gpu'");
+    expect(() => new tn.nn.Linear(2, 2).to('int64' as tn.DType)).toThrow("Module.to: expected a floating dtype (float32 or float64) but got 'int64'");
     expect(() => tn.cuda.memoryAllocated('gpu' as tn.Device)).toThrow(tn.ValueError);
     expect(() => tn.cuda.memoryAllocated(-1)).toThrow(tn.ValueError);
     expect(() => tn.cuda.memoryAllocated('cpu')).toThrow("cuda.memoryAllocated: expected a CUDA device but got 'cpu'");
@@ -466,6 +467,9 @@ describe('on a CUDA device', () => {
     expect(values(gleaf.grad!)).toEqual([2, 2, 2, 2]);
     const d = randn([2], 5).to({ device: 'cuda', dtype: 'float64' });
     expect([d.device, d.dtype]).toEqual(['cuda:0', 'float64']);
+    expect(tn.tensor(d).device).toBe('cuda:0');
+    expect(tn.randint(0, 4, [3], { device: 'cuda' }).device).toBe('cuda:0');
+    expect(tn.arange(4, undefined, 1, { device: 'cuda' }).toArray()).toEqual([0, 1, 2, 3]);
   });
 
   itCuda('memoryAllocated grows and shrinks, emptyCache gives the cache back, synchronize waits', () => {

@@ -5,6 +5,10 @@
 // Then float64 gradient checks run on the GPU, a short training run compares losses, and errors
 // (out-of-memory, mixed devices) are checked by class.
 //
+// The classic and standard CNN of the CLI take one training step on both devices, memory stays flat
+// over 100 steps, an impossible allocation is an OutOfMemoryError after which the device still
+// works, and pinned DataLoader batches feed CUDA training.
+//
 // Without a CUDA device every test here is skipped, and the reason is printed once.
 import * as tn from '../../lib';
 import { Tensor } from '../../lib';
@@ -12,6 +16,10 @@ import { indexSelect } from '../../lib/ops/shape';
 import type { Conv2dOptions } from '../../lib/ops/conv2d';
 import type { AvgPool2dOptions, MaxPool2dOptions } from '../../lib/ops/pool2d';
 import { expectClose } from '../helpers/gradcheck';
+import { DataLoader } from '../../lib/data/dataloader';
+import { TensorDataset } from '../../lib/data/dataset';
+import { fit } from '../../lib/train/fit';
+import { buildModel } from '../../lib/train/models';
 
 const F = tn.F;
 const hasCuda = tn.cuda.isAvailable();
@@ -598,5 +606,116 @@ describe('cuda: training, memory and errors', () => {
   itCuda('mixing devices in one op is a DeviceError naming the op', () => {
     expect(() => cuda(tn.ones([2])).add(tn.ones([2]))).toThrow(tn.DeviceError);
     expect(() => F.conv2d(cuda(tn.ones([1, 1, 4, 4])), tn.ones([1, 1, 3, 3]))).toThrow(/conv2d/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// training steps of the CLI's models, allocator reuse, out-of-memory, pinned batches
+
+describe('cuda: the classic and standard CNN, memory over a run, pinned batches', () => {
+  type Step = { loss: number; grads: number[][]; params: number[][]; gradAbs: number[][] };
+
+  /** One step (zeroGrad, forward, loss, backward, step) of `name` on `device` from seed 0's initial weights. */
+  function oneStep(name: 'classic' | 'standard', device: 'cpu' | 'cuda', x: Tensor, y: Tensor): Step {
+    tn.manualSeed(0);
+    const model = buildModel(name).to(device);
+    const params = model.parameters();
+    const opt = name === 'classic' ? new tn.optim.SGD(params, { lr: 0.05, momentum: 0.9 }) : new tn.optim.Adam(params, { lr: 1e-3 });
+    tn.manualSeed(1); // the dropout mask of the standard model (the same bits on both devices)
+    opt.zeroGrad();
+    const loss = new tn.nn.CrossEntropyLoss().forward(model.forward(x.to(device)), y.to(device));
+    loss.backward();
+    const grads = params.map((p) => values(p.grad!));
+    opt.step();
+    return { loss: loss.item(), grads, params: params.map((p) => values(p.detach())), gradAbs: grads.map((g) => g.map(Math.abs)) };
+  }
+
+  for (const name of ['classic', 'standard'] as const) {
+    itCuda(`${name}: one training step on cuda equals the CPU step (loss, gradients, updated weights)`, () => {
+      const batch = name === 'classic' ? 20 : 64;
+      const x = rnd([batch, 1, 28, 28], 300);
+      const y = labels(batch, 10, 301);
+      const c = oneStep(name, 'cpu', x, y);
+      const g = oneStep(name, 'cuda', x, y);
+      expect(Math.abs(g.loss - c.loss)).toBeLessThanOrEqual(1e-5 + 1e-4 * Math.abs(c.loss));
+      g.grads.forEach((v, k) => expectClose(v, c.grads[k], 1e-5, 1e-3, `${name} grad of parameter ${k}`));
+      if (name === 'classic') {
+        g.params.forEach((v, k) => expectClose(v, c.params[k], 1e-6, 1e-4, `${name} parameter ${k} after the step`));
+      } else {
+        // Adam's first step moves each weight by about lr * sign(grad): where a gradient is within
+        // float32 noise of 0 its sign is not defined, so compare those within 2 lr, the others tightly.
+        g.params.forEach((v, k) => {
+          const tight = v.map((_, i) => c.gradAbs[k][i] > 1e-5);
+          expectClose(v.filter((_, i) => tight[i]), c.params[k].filter((_, i) => tight[i]), 1e-6, 1e-4, `${name} parameter ${k} after the step`);
+          expectClose(v, c.params[k], 2e-3, 0, `${name} parameter ${k} after the step (all)`);
+        });
+      }
+    });
+  }
+
+  itCuda('memoryReserved stays flat over 100 training steps after warm-up (no dispose calls)', () => {
+    tn.manualSeed(0);
+    const model = buildModel('classic').to('cuda');
+    const opt = new tn.optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    const crit = new tn.nn.CrossEntropyLoss();
+    const xs = rnd([160, 1, 28, 28], 400).to('cuda');
+    const ys = labels(160, 10, 401).to('cuda');
+    const step = (i: number) => {
+      const idx = tn.arange((i % 8) * 20, (i % 8) * 20 + 20).to('cuda');
+      opt.zeroGrad();
+      const loss = crit.forward(model.forward(xs.indexSelect(0, idx)), ys.indexSelect(0, idx));
+      loss.backward();
+      opt.step();
+      return loss.item();
+    };
+    for (let i = 0; i < 30; i++) step(i);
+    const warm = tn.cuda.memoryReserved();
+    let peak = warm;
+    for (let i = 0; i < 100; i++) {
+      step(i);
+      peak = Math.max(peak, tn.cuda.memoryReserved());
+    }
+    // flat: not one new block class per step (a leak of one batch's activations is ~1 MiB a step)
+    expect(peak).toBeLessThanOrEqual(warm + (2 << 20));
+    expect(tn.cuda.memoryStats().numAllocRetries).toBe(0);
+  });
+
+  itCuda('tn.empty([2**40], { device: "cuda" }): OutOfMemoryError with the sizes after one retry; the device goes on working', () => {
+    const before = tn.cuda.memoryStats().numAllocRetries;
+    let err: unknown = null;
+    try {
+      tn.empty([2 ** 40], { device: 'cuda' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(tn.OutOfMemoryError);
+    // 2^40 float32 = 4 TiB = 4194304 MiB
+    expect((err as Error).message).toMatch(/^alloc: CUDA out of memory: tried to allocate 4194304 MiB on cuda:0 \(.* free of .*\)/);
+    expect((err as Error).message).toContain('after emptying the cache, a garbage collection and one retry');
+    expect(tn.cuda.memoryStats().numAllocRetries).toBeGreaterThan(before);
+    const t = tn.ones([1000], { device: 'cuda' });
+    expect(t.sum().item()).toBe(1000);
+    expect(values(tn.ones([4, 4]).to('cuda').matmul(tn.ones([4, 1], { device: 'cuda' })))).toEqual([4, 4, 4, 4]);
+  });
+
+  itCuda('DataLoader pinMemory feeds CUDA training: pinned batches, the losses of unpinned ones', async () => {
+    const x = rnd([120, 1, 28, 28], 500);
+    const y = labels(120, 10, 501);
+    const run = async (pinMemory: boolean) => {
+      tn.manualSeed(0);
+      const model = buildModel('classic');
+      const loader = new DataLoader(new TensorDataset(x, y), { batchSize: 20, shuffle: true, seed: 3, pinMemory });
+      let pinned = 0;
+      for (const [bx] of loader) if (bx.isPinned()) pinned++;
+      loader.setEpoch(0);
+      const h = await fit(model, { trainLoader: loader, criterion: new tn.nn.CrossEntropyLoss(), optimizer: new tn.optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 }), epochs: 2, device: 'cuda', progress: 'none' });
+      expect(model.parameters().every((p) => p.device === 'cuda:0')).toBe(true);
+      return { pinned, losses: h.epochs.map((e) => e.trainLoss) };
+    };
+    const a = await run(true);
+    const b = await run(false);
+    expect(a.pinned).toBe(6);
+    expect(b.pinned).toBe(0);
+    expectClose(a.losses, b.losses, 1e-5, 1e-4, 'losses with and without pinMemory');
   });
 });
