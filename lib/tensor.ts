@@ -134,19 +134,28 @@ function allocateOnDevice(bytes: number, device: Device): Storage {
     availableDevices.add(d);
   }
   const code = deviceCode(d);
+  return retryAfterOutOfMemory(() => new Storage(native.alloc(bytes, code), bytes, d), code - 1);
+}
+
+/**
+ * attempt(), and when it raises OutOfMemoryError: the spare host handles dropped, a V8 collection
+ * (finalizers of unreachable tensors hand their blocks back), the device's cache emptied, and one
+ * more attempt, whose OutOfMemoryError says that all this was tried. Other errors pass through.
+ */
+export function retryAfterOutOfMemory<T>(attempt: () => T, cudaIndex: number): T {
   try {
-    return new Storage(native.alloc(bytes, code), bytes, d);
+    return attempt();
   } catch (e) {
     if (!(e instanceof OutOfMemoryError)) throw e;
-    dropSpareStorage();
-    collectGarbage();
-    native.cudaEmptyCache(code - 1);
-    try {
-      return new Storage(native.alloc(bytes, code), bytes, d);
-    } catch (e2) {
-      if (!(e2 instanceof OutOfMemoryError)) throw e2;
-      throw new OutOfMemoryError(`${e2.message} (after emptying the cache, a garbage collection and one retry)`);
-    }
+  }
+  dropSpareStorage();
+  collectGarbage();
+  native.cudaEmptyCache(cudaIndex);
+  try {
+    return attempt();
+  } catch (e) {
+    if (!(e instanceof OutOfMemoryError)) throw e;
+    throw new OutOfMemoryError(`${e.message} (after emptying the cache, a garbage collection and one retry)`);
   }
 }
 
@@ -420,6 +429,8 @@ export class Tensor {
       if (target.device !== undefined) device = target.device === this.storage.device ? target.device : normalizeDevice(target.device, 'to');
     } else if (typeof target === 'string' && target in DTYPE_CODE) {
       dtype = target as DType;
+    } else if (target === undefined || target === null) {
+      return this; // PyTorch's t.to(None)
     } else {
       device = target === this.storage.device ? target : normalizeDevice(target, 'to');
     }

@@ -16,6 +16,7 @@ import { Dataset, TensorDataset } from '../../lib/data/dataset';
 import { cudaUnavailableReason, deviceCode, deviceOfCode, normalizeDevice } from '../../lib/device';
 import { DTYPE_CODE } from '../../lib/dtype';
 import { native } from '../../lib/native';
+import { collectGarbage, retryAfterOutOfMemory, spareStorageBytes } from '../../lib/tensor';
 import { fit } from '../../lib/train/fit';
 import { ensureDist } from '../fixtures/data_ensure_dist';
 
@@ -181,6 +182,60 @@ describe('without a GPU', () => {
     expect(t.shape).toEqual([4, 3]);
     expect(values(t)).toEqual(values(x.transpose(0, 1).contiguous()));
     expect(tn.empty([2], { pinMemory: true }).isPinned()).toBe(false);
+  });
+});
+
+describe('out of device memory: free what can be freed, retry once, then OutOfMemoryError', () => {
+  test('the retry drops the spare handles, collects garbage, empties the device cache, and tries once more', () => {
+    const emptied: number[] = [];
+    const orig = native.cudaEmptyCache;
+    native.cudaEmptyCache = (i: number) => void emptied.push(i);
+    try {
+      // a disposed CPU tensor leaves a spare handle behind
+      tn.empty([1000]).dispose();
+      expect(spareStorageBytes()).toBeGreaterThan(0);
+      let calls = 0;
+      const ok = retryAfterOutOfMemory(() => {
+        if (calls++ === 0) throw new tn.OutOfMemoryError('alloc: CUDA out of memory: tried to allocate 8.00 MiB on cuda:0');
+        return 'second try';
+      }, 0);
+      expect([ok, calls, emptied]).toEqual(['second try', 2, [0]]);
+      expect(spareStorageBytes()).toBe(0);
+
+      calls = 0;
+      let err: unknown = null;
+      try {
+        retryAfterOutOfMemory(() => {
+          calls++;
+          throw new tn.OutOfMemoryError('alloc: CUDA out of memory: tried to allocate 8.00 MiB on cuda:1');
+        }, 1);
+      } catch (e) {
+        err = e;
+      }
+      expect(calls).toBe(2);
+      expect(err).toBeInstanceOf(tn.OutOfMemoryError);
+      expect((err as Error).message).toBe('alloc: CUDA out of memory: tried to allocate 8.00 MiB on cuda:1 (after emptying the cache, a garbage collection and one retry)');
+      expect(emptied).toEqual([0, 1]);
+
+      // anything but out-of-memory is not retried
+      calls = 0;
+      expect(() => retryAfterOutOfMemory(() => (calls++, (() => { throw new tn.DeviceError('no'); })()), 0)).toThrow(tn.DeviceError);
+      expect(calls).toBe(1);
+    } finally {
+      native.cudaEmptyCache = orig;
+    }
+  });
+
+  test('collectGarbage runs a full V8 collection without --expose-gc', async () => {
+    expect((globalThis as { gc?: unknown }).gc).toBeUndefined();
+    let finalized = false;
+    const registry = new FinalizationRegistry(() => (finalized = true));
+    (() => registry.register({ big: new Array(1000).fill(1) }, 0))();
+    for (let i = 0; i < 10 && !finalized; i++) {
+      collectGarbage();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(finalized).toBe(true);
   });
 });
 
