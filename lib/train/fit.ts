@@ -220,7 +220,8 @@ async function trainEpoch(
     lossSum += l * n;
     samples += n;
     batches++;
-    const labels = classificationLabels(out, y);
+    // targets read from the batch as loaded (host memory) rather than from the device copy
+    const labels = classificationLabels(out, y0.device === 'cpu' ? y0 : y);
     if (labels) {
       for (let i = 0; i < labels.target.length; i++) if (Number(labels.predicted[i]) === Number(labels.target[i])) correct++;
       labelled += labels.target.length;
@@ -264,7 +265,7 @@ export async function evaluate(model: Module, loader: Loader, criterion?: Criter
             hasLoss = true;
           }
           samples += n;
-          const labels = classification ? classificationLabels(out, y) : null;
+          const labels = classification ? classificationLabels(out, y0.device === 'cpu' ? y0 : y) : null;
           if (labels) {
             confusion ??= new ConfusionMatrix(out.shape[1]);
             confusion.update(labels.predicted, labels.target);
