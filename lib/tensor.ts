@@ -19,11 +19,12 @@ export { cudaUnavailableReason } from './device';
 // ---------------------------------------------------------------------------------------------
 // storage and memory scopes
 
-// Handles of CPU storages (not pinned) whose tensors were all disposed, by byte size, memory still attached:
-// the next allocation of that size takes one instead of crossing into native code for a new
-// handle (a fresh External with a GC finalizer and external-memory accounting costs about as much
-// as a small op). A training step disposes and reallocates the same sizes every step. Bounded, and
-// emptied by memory.emptyCache(); memory.stats() counts it as cached, not allocated.
+// Handles of CPU storages (not pinned ones) whose tensors were all disposed, by byte size, memory
+// still attached: the next allocation of that size takes one instead of crossing into native code
+// for a new handle (a fresh External with a GC finalizer and external-memory accounting costs about
+// as much as a small op). A training step disposes and reallocates the same sizes every step.
+// Bounded, and emptied by memory.emptyCache(); memory.stats() counts it as cached, not allocated.
+// Device memory has no such list: the addon's caching allocator is its cache.
 const SPARE_PER_SIZE = 8;
 const SPARE_LIMIT_BYTES = 64 << 20;
 const spare = new Map<number, Handle[]>();
