@@ -828,6 +828,7 @@ struct WideWArgs {
   int64_t gld, gstride;  // between channels, between images
   int64_t nimg, nv;      // images, whole vectors per image
   T* acc;                // (MR, KT, VW) lane-wise partial sums, accumulated
+  bool first;            // acc not written yet: start from zero
 };
 
 // Weight gradient over wide rows, MR output channels x KT taps summed lane-wise over nv whole
@@ -841,7 +842,10 @@ TENSILE_AI void wide_wtile(const WideWArgs<T>& a) {
 #pragma GCC unroll 8
   for (int m = 0; m < MR; m++)
 #pragma GCC unroll 8
-    for (int t = 0; t < KT; t++) vload(acc[m][t], a.acc + (m * KT + t) * VW);
+    for (int t = 0; t < KT; t++) {
+      if (a.first) acc[m][t] = V{};
+      else vload(acc[m][t], a.acc + (m * KT + t) * VW);
+    }
   int64_t off[KT];
 #pragma GCC unroll 8
   for (int t = 0; t < KT; t++) off[t] = a.toff[t];
@@ -875,8 +879,8 @@ constexpr int kMaxR = 14, kMaxOCB = 2, kMaxRT = 6, kMaxWOCB = 4;
 // and 3 channels x 9 taps for the weight gradient (AVX-512; 1 x 9 otherwise).
 constexpr int kMaxRowMR = 12, kMaxRowNV = 2, kMaxRowWMR = 3, kMaxRowKT = 9;
 // Wide weight-gradient tiles: 4 channels x 6 taps (AVX-512: 24 accumulators, 4 gradient vectors
-// and a source vector in 32 registers), or 3 x 9 for layers of at most 9 taps (one tap group, 27
-// accumulators); 2 x 4 (AVX2) and 2 x 3 (SSE2).
+// and a source vector in 32 registers), or 2 x 9 for layers of at most 9 taps (one tap group; 27
+// accumulators spill: 2 x 9, 18, run faster); 2 x 4 (AVX2) and 2 x 3 (SSE2).
 constexpr int kMaxWideMR = 4, kMaxWideKT = 9;
 
 template <typename T>
@@ -1086,7 +1090,7 @@ DirectSet pick_direct() {
     fill_wwides<IsaAvx512, double, 8, 2>(s.f64, std::make_index_sequence<9>());
     fill_wwides<IsaAvx512, float, 16, 1>(s.f32, std::make_index_sequence<9>());
     fill_wwides<IsaAvx512, double, 8, 1>(s.f64, std::make_index_sequence<9>());
-    s.f32.wwmr9 = s.f64.wwmr9 = 3;
+    s.f32.wwmr9 = s.f64.wwmr9 = 2;  // 3 x 9 spills accumulators
     s.f32.copy_rows = &copy_rows_avx512<float>;
     s.f64.copy_rows = &copy_rows_avx512<double>;
   } else if (level == 1) {
@@ -1547,13 +1551,27 @@ struct WideSource {
   WideSource(const T* b, int64_t c, int64_t h, int64_t w, int64_t top, int64_t left, int64_t rows, int64_t tail)
       : base(b), C(c), H(h), W(w), pt(top), pl(left), Ws(w + left), Hs(rows), plane(rows * (w + left)), slack(tail) {}
   size_t elems() const { return size_t(C * plane + slack); }
+  // Zeros everywhere image() does not write: rows above and below the data, the left padding of
+  // the data rows, and the slack.
+  void clear_border(T* buf) const {
+    for (int64_t c = 0; c < C; c++) {
+      T* pc = buf + c * plane;
+      std::fill(pc, pc + pt * Ws, T(0));
+      for (int64_t i = pt; i < pt + H; i++) std::fill(pc + i * Ws, pc + i * Ws + pl, T(0));
+      std::fill(pc + (pt + H) * Ws, pc + plane, T(0));
+    }
+    std::fill(buf + C * plane, buf + C * plane + slack, T(0));
+  }
   // Image n in buf; the zero border is the same for every image: written on a buffer's first use.
   template <typename Copy>
   const T* image(int64_t n, T* buf, bool& fresh, Copy copy_rows) const {
     if (fresh) std::fill(buf, buf + elems(), T(0));
     fresh = false;
     const T* src = base + n * C * H * W;
-    for (int64_t c = 0; c < C; c++) copy_rows(buf + c * plane + pt * Ws + pl, Ws, src + c * H * W, W, H, W);
+    if (pl == 0)  // rows of the source's width: each channel's data is one block
+      for (int64_t c = 0; c < C; c++) std::memcpy(buf + c * plane + pt * Ws, src + c * H * W, size_t(H * W) * sizeof(T));
+    else
+      for (int64_t c = 0; c < C; c++) copy_rows(buf + c * plane + pt * Ws + pl, Ws, src + c * H * W, W, H, W);
     return buf;
   }
 };
@@ -1692,7 +1710,7 @@ void backward_input_wide(const DirectKernels<T>& ks, T* dinp, const T* dout, con
 // each row and up to a whole number of vectors: the wide weight tile (channels in groups of at
 // most wwmr, taps in groups of at most wwkt) over batches of up to kWideImages images prepared
 // side by side; images split over threads with one partial sum per chunk, added in chunk order.
-constexpr int64_t kWideImages = 8;
+constexpr int64_t kWideImages = 8, kWideBatchBytes = 128 << 10;
 template <typename T>
 void backward_weight_wide(const DirectKernels<T>& ks, T* dweight, const T* dout, const T* inp,
                           const Conv2dParams& p) {
@@ -1703,6 +1721,9 @@ void backward_weight_wide(const DirectKernels<T>& ks, T* dweight, const T* dout,
   // The last vector reads up to Qv - 1 + the largest tap offset: within `vw + KW` past the planes.
   const WideSource<T> ws(inp, p.C, p.H, p.W, p.padH, p.padW, geo.Hs, vw + p.KW);
   const int64_t plane = ws.plane, xstride = int64_t(ws.elems()), gstride = p.OC * Qv;
+  // Images per call: more spread the accumulators' loads and stores, but their sources and
+  // gradients should stay in L2 (classic model: 6 images of conv2, 3 of conv1).
+  const int64_t batch = std::clamp<int64_t>(kWideBatchBytes / int64_t((xstride + gstride) * sizeof(T)), 1, kWideImages);
   ScratchBuffer<int64_t> toff{size_t(K)};
   for (int64_t c = 0; c < Cg; c++)
     for (int64_t kh = 0; kh < p.KH; kh++)
@@ -1714,8 +1735,8 @@ void backward_weight_wide(const DirectKernels<T>& ks, T* dweight, const T* dout,
   const int64_t tiles = G * ngr * ntg, tileElems = mrmax * ktmax * vw, accElems = tiles * tileElems;
   const int64_t nthreads = int64_t(p.N) * p.OC * P * K < kDirectParallelMacs ? 1 : get_num_threads();
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(nthreads, p.N));
+  // Every tile of a chunk is written by its first call (a.first), so acc needs no zero fill.
   ScratchBuffer<T> acc(size_t(chunks * accElems));
-  std::fill(acc.get(), acc.get() + chunks * accElems, T(0));
   auto tile = [&](int64_t ti, int64_t& g, int64_t& o0, int64_t& mr, int64_t& k0, int64_t& kt) {
     const int64_t tg = ti % ntg, gi = (ti / ntg) % ngr;
     g = ti / (ntg * ngr);
@@ -1727,11 +1748,18 @@ void backward_weight_wide(const DirectKernels<T>& ks, T* dweight, const T* dout,
   parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; c++) {
       const int64_t na = p.N * c / chunks, nb = p.N * (c + 1) / chunks;
-      const int64_t ib = std::min<int64_t>(kWideImages, nb - na);
+      const int64_t ib = std::min<int64_t>(batch, nb - na);
       ScratchBuffer<T> buf(size_t(ib * xstride));
       ScratchBuffer<T> gw(size_t(ib * gstride));
-      std::fill(gw.get(), gw.get() + ib * gstride, T(0));  // the columns past Wo and the tail stay zero
-      std::fill(buf.get(), buf.get() + ib * xstride, T(0));
+      // Zeros where no copy writes: the columns past Wo of each gradient row, the tail of each
+      // channel's vectors, and the source's border.
+      for (int64_t i = 0; i < ib * p.OC; i++) {
+        T* gc = gw.get() + i * Qv;
+        for (int64_t oh = 0; oh < p.OH; oh++)
+          for (int64_t j = oh * Ws + p.OW; j < (oh + 1) * Ws; j++) gc[j] = T(0);
+        std::fill(gc + p.OH * Ws, gc + Qv, T(0));
+      }
+      for (int64_t i = 0; i < ib; i++) ws.clear_border(buf.get() + i * xstride);
       WideWArgs<T> a;
       a.xstride = xstride;
       a.gld = Qv;
@@ -1740,13 +1768,14 @@ void backward_weight_wide(const DirectKernels<T>& ks, T* dweight, const T* dout,
       for (int64_t n0 = na; n0 < nb; n0 += ib) {
         const int64_t cnt = std::min(ib, nb - n0);
         for (int64_t i = 0; i < cnt; i++) {
-          bool fresh = false;  // zeroed above; the border positions are never written
+          bool fresh = false;  // border zeroed above; image() writes only the data
           ws.image(n0 + i, buf.get() + i * xstride, fresh, ks.copy_rows);
           const T* gn = dout + (n0 + i) * p.OC * P;
           T* gi = gw.get() + i * gstride;
           for (int64_t o = 0; o < p.OC; o++) ks.copy_rows(gi + o * Qv, Ws, gn + o * P, p.OW, p.OH, p.OW);
         }
         a.nimg = cnt;
+        a.first = n0 == na;
         for (int64_t ti = 0; ti < tiles; ti++) {
           int64_t g, o0, mr, k0, kt;
           tile(ti, g, o0, mr, k0, kt);
