@@ -1736,7 +1736,11 @@ void backward_weight_wide(const DirectKernels<T>& ks, T* dweight, const T* dout,
   const int64_t nthreads = int64_t(p.N) * p.OC * P * K < kDirectParallelMacs ? 1 : get_num_threads();
   const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(nthreads, p.N));
   // Every tile of a chunk is written by its first call (a.first), so acc needs no zero fill.
+  // Each chunk sums its lanes into sums (chunk, G * OCg * K) on its own thread; the chunks are
+  // then added in chunk order.
   ScratchBuffer<T> acc(size_t(chunks * accElems));
+  const int64_t nw = G * OCg * K;
+  ScratchBuffer<T> sums(size_t(chunks * nw));
   auto tile = [&](int64_t ti, int64_t& g, int64_t& o0, int64_t& mr, int64_t& k0, int64_t& kt) {
     const int64_t tg = ti % ntg, gi = (ti / ntg) % ngr;
     g = ti / (ntg * ngr);
@@ -1786,23 +1790,25 @@ void backward_weight_wide(const DirectKernels<T>& ks, T* dweight, const T* dout,
           ks.wwide[mr][kt](a);
         }
       }
+      T* sc = sums.get() + c * nw;
+      for (int64_t ti = 0; ti < tiles; ti++) {
+        int64_t g, o0, mr, k0, kt;
+        tile(ti, g, o0, mr, k0, kt);
+        const T* at = acc.get() + c * accElems + ti * tileElems;
+        for (int64_t m = 0; m < mr; m++)
+          for (int64_t t = 0; t < kt; t++) {
+            const T* lanes = at + (m * kt + t) * vw;
+            T sum = T(0);
+            for (int l = 0; l < vw; l++) sum += lanes[l];
+            sc[(g * OCg + o0 + m) * K + k0 + t] = sum;
+          }
+      }
     }
   });
-  for (int64_t c = 1; c < chunks; c++) {
-    const T* s = acc.get() + c * accElems;
-    for (int64_t i = 0; i < accElems; i++) acc.get()[i] += s[i];
-  }
-  for (int64_t ti = 0; ti < tiles; ti++) {
-    int64_t g, o0, mr, k0, kt;
-    tile(ti, g, o0, mr, k0, kt);
-    const T* at = acc.get() + ti * tileElems;
-    for (int64_t m = 0; m < mr; m++)
-      for (int64_t t = 0; t < kt; t++) {
-        const T* lanes = at + (m * kt + t) * vw;
-        T sum = T(0);
-        for (int l = 0; l < vw; l++) sum += lanes[l];
-        dweight[(g * OCg + o0 + m) * K + k0 + t] = sum;
-      }
+  for (int64_t i = 0; i < nw; i++) {
+    T sum = sums.get()[i];
+    for (int64_t c = 1; c < chunks; c++) sum += sums.get()[c * nw + i];
+    dweight[i] = sum;
   }
 }
 
