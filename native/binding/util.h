@@ -100,8 +100,10 @@ uint64_t seed_arg(const Napi::CallbackInfo& info, int i);
 enum class RangeError { Needs, NeedsAsValueError, DoesNotFit };
 
 // Start of the n elements of `itemsize` bytes at (handle info[i], element offset info[i+1]), after
-// checking that they lie inside a CPU storage: a DeviceError if not cpu, else a range error naming
-// op, argument name, n, offset and capacity. n is 128-bit so that callers can pass unchecked
+// checking that they lie inside the storage: a DeviceError if the storage is not on the op's device
+// (set by the first tensor argument, see "the device an op runs on" below), else a range error
+// naming op, argument name, n, offset and capacity. The pointer may be device memory: host code
+// must not dereference it unless !op_on_cuda(). n is 128-bit so that callers can pass unchecked
 // products of sizes.
 void* checked_data(const Napi::CallbackInfo& info, int i, __int128 n, size_t itemsize, const char* op, const char* name,
                    RangeError report = RangeError::Needs);

@@ -396,7 +396,8 @@ int cuda_copy_h2d(void* dst, const void* src, size_t bytes, int device) {
     cudaGetLastError();  // cudaEventQuery's cudaErrorNotReady is not an error
     if (!pick && int(bufs.size()) < kStagingCount) {
       Staging b;
-      b.cap = std::max(kStagingMin, size_t(1) << (64 - __builtin_clzll(bytes - 1)));
+      // The next power of two >= bytes (bytes >= 1 here; __builtin_clzll(0) is undefined, hence the max).
+      b.cap = bytes <= kStagingMin ? kStagingMin : size_t(1) << (64 - __builtin_clzll(bytes - 1));
       if (cudaHostAlloc(&b.host, b.cap, cudaHostAllocDefault) == cudaSuccess &&
           cudaEventCreateWithFlags(&b.done, cudaEventDisableTiming) == cudaSuccess) {
         bufs.push_back(b);

@@ -528,6 +528,9 @@ describe('on a CUDA device', () => {
   });
 
   itCuda('memoryAllocated grows and shrinks, emptyCache gives the cache back, synchronize waits', () => {
+    // Unreachable CUDA tensors of earlier tests are freed by their GC finalizers; a collection they
+    // trigger between the two readings below would move memoryAllocated under the baseline.
+    collectGarbage();
     tn.cuda.synchronize();
     const base = tn.cuda.memoryAllocated();
     const t = tn.empty([1 << 20], { device: 'cuda' });

@@ -152,7 +152,7 @@ describe('cuda: transfers, fills, casts and random fills', () => {
     for (const dtype of ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool'] as tn.DType[]) {
       const x = rnd([3, 7, 5], 1, 'float64', -100, 100).to(dtype);
       const y = cuda(x);
-      expect(y.device).toBe('cuda');
+      expect(y.device).toBe('cuda:0'); // tensors report the normalised name
       expect(values(y.to('cpu'))).toEqual(values(x));
     }
   });
@@ -654,6 +654,8 @@ describe('cuda: the classic and standard CNN, memory over a run, pinned batches'
   }
 
   itCuda('memoryReserved stays flat over 100 training steps after warm-up (no dispose calls)', () => {
+    // numAllocRetries counts since the process started, and the out-of-memory tests above add to it
+    const retriesBefore = tn.cuda.memoryStats().numAllocRetries;
     tn.manualSeed(0);
     const model = buildModel('classic').to('cuda');
     const opt = new tn.optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
@@ -677,7 +679,7 @@ describe('cuda: the classic and standard CNN, memory over a run, pinned batches'
     }
     // flat: not one new block class per step (a leak of one batch's activations is ~1 MiB a step)
     expect(peak).toBeLessThanOrEqual(warm + (2 << 20));
-    expect(tn.cuda.memoryStats().numAllocRetries).toBe(0);
+    expect(tn.cuda.memoryStats().numAllocRetries).toBe(retriesBefore);
   });
 
   itCuda('tn.empty([2**40], { device: "cuda" }): OutOfMemoryError with the sizes after one retry; the device goes on working', () => {
