@@ -2115,14 +2115,16 @@ void conv2d_backward_weight_cpu(T* dweight, const T* dout, const T* inp, const C
 
 namespace {
 
-// acc[l] += row[i] for i = l mod 16, over `rows` rows of n elements `stride` apart: sixteen
-// independent double sums, which the compiler turns into float-to-double conversions and vector
-// adds; the clones let it use AVX-512 or AVX2 where the CPU has them (the library itself is
+// acc[l] += row[i] over `rows` rows of n elements `stride` apart, i = l mod 32 in runs of 32 (then
+// 16, 8 and single elements): 32 independent double sums, which the compiler turns into
+// float-to-double conversions and four independent chains of vector adds; the clones let it use AVX-512 or AVX2 where the CPU has them (the library itself is
 // baseline x86-64). One call per channel: a clone is reached through an indirect call.
 #define TENSILE_SUM16_BODY                                              \
   for (int64_t r = 0; r < rows; r++) {                                  \
     const auto* p = base + r * stride;                                  \
     int64_t i = 0;                                                      \
+    for (; i + 32 <= n; i += 32)                                        \
+      for (int l = 0; l < 32; l++) acc[l] += double(p[i + l]);         \
     for (; i + 16 <= n; i += 16)                                        \
       for (int l = 0; l < 16; l++) acc[l] += double(p[i + l]);         \
     if (i + 8 <= n) {                                                   \
@@ -2151,9 +2153,9 @@ void conv2d_backward_bias_cpu(T* dbias, const T* dout, const Conv2dParams& p) {
   const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, p.N * P));
   parallel_for(p.OC, grain, [&](int64_t o0, int64_t o1) {
     for (int64_t oc = o0; oc < o1; oc++) {
-      double acc[16] = {};
+      double acc[32] = {};
       add16(acc, dout + oc * P, p.N, p.OC * P, P);
-      for (int w = 8; w >= 1; w /= 2)  // pairwise: acc[l] += acc[l + w]
+      for (int w = 16; w >= 1; w /= 2)  // pairwise: acc[l] += acc[l + w]
         for (int l = 0; l < w; l++) acc[l] += acc[l + w];
       dbias[oc] = T(acc[0]);
     }
