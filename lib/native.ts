@@ -38,7 +38,8 @@ export interface StorageBinding {
   isPinned(h: H): boolean;
   // Raw bytes between any two storages on any devices: host->device asynchronous (from pinned
   // storage directly, else through staging), device->host waits.
-  copy(dst: H, dstByteOffset: number, src: H, srcByteOffset: number, bytes: number): void;
+  // nonBlocking: from pinned host memory the DMA reads the source later (it must not change meanwhile).
+  copy(dst: H, dstByteOffset: number, src: H, srcByteOffset: number, bytes: number, nonBlocking?: boolean): void;
   free(h: H): void;
   write(h: H, byteOffset: number, data: ArrayBufferView): void;
   read(h: H, byteOffset: number, byteLength: number): ArrayBuffer;

@@ -190,13 +190,13 @@ export function collectGarbage(): void {
 }
 
 /** x on `device` (normalised, not x's): contiguous on the source, one native copy; differentiable. */
-function moveTo(x: Tensor, device: Device): Tensor {
+function moveTo(x: Tensor, device: Device, nonBlocking = false): Tensor {
   if (!availableDevices.has(device)) checkDeviceAvailable(device, 'to');
   const c = x.isContiguous() ? x : noGrad(() => x.contiguous());
   const size = ITEM_SIZE[c.dtype];
   const bytes = c.numel() * size;
   const out = new Tensor(Storage.allocate(bytes, device), c.shape.slice(), contiguousStrides(c.shape), 0, c.dtype);
-  if (bytes > 0) native.copy(out.handle, 0, c.handle, c.offset * size, bytes);
+  if (bytes > 0) native.copy(out.handle, 0, c.handle, c.offset * size, bytes, nonBlocking && c === x);
   if (c !== x) c.dispose();
   if (!isFloating(out.dtype)) return out;
   const from = x.device;
@@ -419,8 +419,9 @@ export class Tensor {
    * `.to('float64')` converts the dtype; `.to('cpu' | 'cuda' | 'cuda:1')` moves the tensor (a new
    * contiguous tensor on the target, differentiable: the gradient goes back to this device);
    * `.to({ device, dtype })` does both. Returns this tensor when nothing changes. Host-to-device
-   * copies from pinned memory are always asynchronous (`nonBlocking` is accepted for PyTorch's
-   * sake); device-to-host copies wait for the device.
+   * copies never make the host wait for the device; with `nonBlocking` from pinned memory the DMA
+   * reads this tensor later (do not change it in place meanwhile), else it goes through a staging
+   * buffer and this tensor is free at once. Device-to-host copies wait for the device.
    */
   to(target: DType | Device | { dtype?: DType; device?: Device; nonBlocking?: boolean }): Tensor {
     let dtype: DType | undefined;
@@ -441,7 +442,7 @@ export class Tensor {
     const cast = dtype !== undefined && dtype !== this.dtype;
     // Cast on the source when that shrinks what crosses, else after the move.
     if (move && cast && ITEM_SIZE[dtype!] < ITEM_SIZE[this.dtype]) out = E.cast(out, dtype!);
-    if (move) out = moveTo(out, device!);
+    if (move) out = moveTo(out, device!, typeof target === 'object' && target !== null && target.nonBlocking === true);
     if (cast && out.dtype !== dtype) out = E.cast(out, dtype!);
     return out;
   }

@@ -127,9 +127,12 @@ Napi::Value AllocPinned(const Napi::CallbackInfo& info) { return new_storage(inf
 // isPinned(handle) -> whether the storage is page-locked host memory.
 Napi::Value IsPinned(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), storage_arg(info, 0)->pinned); }
 
-// Copies `n` bytes between two storages on any devices: host->device asynchronous, device->host
-// waits (and raises the device's deferred errors), device->device on one device asynchronous.
-void copy_bytes(Storage* dst, size_t dst_off, const Storage* src, size_t src_off, size_t n) {
+// Copies `n` bytes between two storages on any devices: device->host waits (and raises the device's
+// deferred errors), device->device on one device is asynchronous. Host->device is asynchronous for
+// the device, and the host bytes may be changed as soon as this returns (they went through a staging
+// buffer), except with `non_blocking` from pinned memory: then the DMA reads the source itself, later,
+// and the source must not change until the device has passed this point (PyTorch's non_blocking).
+void copy_bytes(Storage* dst, size_t dst_off, const Storage* src, size_t src_off, size_t n, bool non_blocking = false) {
   if (n == 0) return;
   char* d = static_cast<char*>(dst->data) + dst_off;
   const char* from = static_cast<const char*>(src->data) + src_off;
@@ -139,7 +142,8 @@ void copy_bytes(Storage* dst, size_t dst_off, const Storage* src, size_t src_off
   }
 #ifdef TENSILE_HAVE_CUDA
   if (src->device == 0) {
-    check_cuda_status(src->pinned ? cuda_copy_h2d_pinned(d, from, n, dst->device - 1) : cuda_copy_h2d(d, from, n, dst->device - 1), "copy");
+    check_cuda_status(src->pinned && non_blocking ? cuda_copy_h2d_pinned(d, from, n, dst->device - 1) : cuda_copy_h2d(d, from, n, dst->device - 1),
+                      "copy");
   } else if (dst->device == 0) {
     check_cuda_status(cuda_copy_d2h(d, from, n, src->device - 1), "copy");
     raise_deferred_checks(src->device);
@@ -156,7 +160,7 @@ void copy_bytes(Storage* dst, size_t dst_off, const Storage* src, size_t src_off
 #endif
 }
 
-// copy(dst, dstByteOffset, src, srcByteOffset, bytes).
+// copy(dst, dstByteOffset, src, srcByteOffset, bytes[, nonBlocking]).
 Napi::Value Copy(const Napi::CallbackInfo& info) {
   Storage* dst = storage_arg(info, 0);
   Storage* src = storage_arg(info, 2);
@@ -164,7 +168,7 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
   TENSILE_CHECK(doff >= 0 && soff >= 0 && n >= 0 && size_t(doff + n) <= dst->bytes && size_t(soff + n) <= src->bytes, ValueError,
                 "copy: ", n, " bytes from offset ", soff, " of a storage of ", src->bytes, " bytes to offset ", doff, " of one of ", dst->bytes,
                 " bytes do not fit");
-  copy_bytes(dst, size_t(doff), src, size_t(soff), size_t(n));
+  copy_bytes(dst, size_t(doff), src, size_t(soff), size_t(n), !is_null_arg(info, 5) && bool_arg(info, 5));
   return info.Env().Undefined();
 }
 
