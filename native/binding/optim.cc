@@ -20,6 +20,21 @@ int64_t numel_arg(const Napi::CallbackInfo& info, int i, const char* op) {
   return n;
 }
 
+// The option checks of the single- and multi-tensor steps, in PyTorch's words.
+void check_sgd_options(double lr, double momentum, double weight_decay) {
+  TENSILE_CHECK(lr >= 0, ValueError, "sgd_step: invalid learning rate: ", lr);
+  TENSILE_CHECK(momentum >= 0, ValueError, "sgd_step: invalid momentum value: ", momentum);
+  TENSILE_CHECK(weight_decay >= 0, ValueError, "sgd_step: invalid weight_decay value: ", weight_decay);
+}
+
+void check_adam_options(double lr, double beta1, double beta2, double eps, double weight_decay) {
+  TENSILE_CHECK(lr >= 0, ValueError, "adam_step: invalid learning rate: ", lr);
+  TENSILE_CHECK(beta1 >= 0 && beta1 < 1, ValueError, "adam_step: invalid beta parameter at index 0: ", beta1);
+  TENSILE_CHECK(beta2 >= 0 && beta2 < 1, ValueError, "adam_step: invalid beta parameter at index 1: ", beta2);
+  TENSILE_CHECK(eps >= 0, ValueError, "adam_step: invalid epsilon value: ", eps);
+  TENSILE_CHECK(weight_decay >= 0, ValueError, "adam_step: invalid weight_decay value: ", weight_decay);
+}
+
 // sgdStep(param, paramOff, grad, gradOff, momentumBuf | null, bufOff, n, dtype, lr, momentum, dampening, nesterov,
 //         weightDecay, maximize, firstStep): param and momentumBuf (n) updated in place.
 Napi::Value SgdStep(const Napi::CallbackInfo& info) {
@@ -29,9 +44,7 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
   bool nesterov = bool_arg(info, 11);
   double weight_decay = double_arg(info, 12);
   bool maximize = bool_arg(info, 13), first_step = bool_arg(info, 14);
-  TENSILE_CHECK(lr >= 0, ValueError, "sgd_step: invalid learning rate: ", lr);
-  TENSILE_CHECK(momentum >= 0, ValueError, "sgd_step: invalid momentum value: ", momentum);
-  TENSILE_CHECK(weight_decay >= 0, ValueError, "sgd_step: invalid weight_decay value: ", weight_decay);
+  check_sgd_options(lr, momentum, weight_decay);
   TENSILE_CHECK(momentum == 0 || !is_null_arg(info, 4), ValueError, "sgd_step: momentum ", momentum, " needs a momentum buffer");
   dispatch_floating(dt, "sgd_step", [&](auto t) {
     using T = decltype(t);
@@ -55,11 +68,7 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   double eps = double_arg(info, 15), weight_decay = double_arg(info, 16);
   int64_t step = int_arg(info, 17);
   bool amsgrad = bool_arg(info, 18), decoupled = bool_arg(info, 19), maximize = bool_arg(info, 20);
-  TENSILE_CHECK(lr >= 0, ValueError, "adam_step: invalid learning rate: ", lr);
-  TENSILE_CHECK(beta1 >= 0 && beta1 < 1, ValueError, "adam_step: invalid beta parameter at index 0: ", beta1);
-  TENSILE_CHECK(beta2 >= 0 && beta2 < 1, ValueError, "adam_step: invalid beta parameter at index 1: ", beta2);
-  TENSILE_CHECK(eps >= 0, ValueError, "adam_step: invalid epsilon value: ", eps);
-  TENSILE_CHECK(weight_decay >= 0, ValueError, "adam_step: invalid weight_decay value: ", weight_decay);
+  check_adam_options(lr, beta1, beta2, eps, weight_decay);
   TENSILE_CHECK(step >= 1, ValueError, "adam_step: step must be at least 1, got ", step);
   TENSILE_CHECK(!amsgrad || !is_null_arg(info, 8), ValueError, "adam_step: amsgrad needs a max_exp_avg_sq buffer");
   dispatch_floating(dt, "adam_step", [&](auto t) {
@@ -140,9 +149,7 @@ Napi::Value SgdStepMulti(const Napi::CallbackInfo& info) {
   bool nesterov = bool_arg(info, 12);
   double weight_decay = double_arg(info, 13);
   bool maximize = bool_arg(info, 14);
-  TENSILE_CHECK(lr >= 0, ValueError, "sgd_step: invalid learning rate: ", lr);
-  TENSILE_CHECK(momentum >= 0, ValueError, "sgd_step: invalid momentum value: ", momentum);
-  TENSILE_CHECK(weight_decay >= 0, ValueError, "sgd_step: invalid weight_decay value: ", weight_decay);
+  check_sgd_options(lr, momentum, weight_decay);
   if (count == 0) return info.Env().Undefined();
   dispatch_floating(dt, op, [&](auto t) {
     using T = decltype(t);
@@ -182,11 +189,7 @@ Napi::Value AdamStepMulti(const Napi::CallbackInfo& info) {
   double lr = double_arg(info, 13), beta1 = double_arg(info, 14), beta2 = double_arg(info, 15);
   double eps = double_arg(info, 16), weight_decay = double_arg(info, 17);
   bool amsgrad = bool_arg(info, 18), decoupled = bool_arg(info, 19), maximize = bool_arg(info, 20);
-  TENSILE_CHECK(lr >= 0, ValueError, "adam_step: invalid learning rate: ", lr);
-  TENSILE_CHECK(beta1 >= 0 && beta1 < 1, ValueError, "adam_step: invalid beta parameter at index 0: ", beta1);
-  TENSILE_CHECK(beta2 >= 0 && beta2 < 1, ValueError, "adam_step: invalid beta parameter at index 1: ", beta2);
-  TENSILE_CHECK(eps >= 0, ValueError, "adam_step: invalid epsilon value: ", eps);
-  TENSILE_CHECK(weight_decay >= 0, ValueError, "adam_step: invalid weight_decay value: ", weight_decay);
+  check_adam_options(lr, beta1, beta2, eps, weight_decay);
   TENSILE_CHECK(!amsgrad || !is_null_arg(info, 8), ValueError, "adam_step: amsgrad needs a max_exp_avg_sq buffer");
   if (count == 0) return info.Env().Undefined();
   dispatch_floating(dt, op, [&](auto t) {
