@@ -96,6 +96,8 @@ export interface Conv2dBinding {
   conv2dBackwardInput(dx: H, dxOff: number, dout: H, doutOff: number, w: H, wOff: number, params: ArrayLike<number>, dtype: number): void;
   conv2dBackwardWeight(dw: H, dwOff: number, dout: H, doutOff: number, x: H, xOff: number, params: ArrayLike<number>, dtype: number): void;
   conv2dBackwardBias(db: H, dbOff: number, dout: H, doutOff: number, params: ArrayLike<number>, dtype: number): void;
+  // TF32 tensor-core products in the CUDA convolutions' GEMMs (tn.backends.cudnn.allowTF32).
+  setConvAllowTF32(flag: boolean): void;
 }
 export interface Pool2dBinding {
   // Planes: P = N*C; x and dx are (P, H, W), out, dy and indices (int64, flat h*W+w) are (P, OH, OW),

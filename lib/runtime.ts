@@ -97,6 +97,7 @@ export const cuda = {
 };
 
 let allowTF32 = false;
+let convAllowTF32 = false;
 
 export const backends = {
   cuda: {
@@ -111,6 +112,21 @@ export const backends = {
       if (typeof flag !== 'boolean') throw new ValueError(`backends.cuda.allowTF32: expected a boolean but got ${String(flag)}`);
       native.setAllowTF32(flag);
       allowTF32 = flag;
+    },
+  },
+  cudnn: {
+    /**
+     * TF32 tensor-core products in the CUDA convolutions, as torch.backends.cudnn.allow_tf32 (tensile
+     * has no cuDNN: the name is PyTorch's). Off by default here, unlike PyTorch, where it is on: set
+     * it to compare like with like. No effect on the CPU.
+     */
+    get allowTF32(): boolean {
+      return convAllowTF32;
+    },
+    set allowTF32(flag: boolean) {
+      if (typeof flag !== 'boolean') throw new ValueError(`backends.cudnn.allowTF32: expected a boolean but got ${String(flag)}`);
+      native.setConvAllowTF32(flag);
+      convAllowTF32 = flag;
     },
   },
 };

@@ -96,6 +96,17 @@ Napi::Value Conv2dBackwardBias(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setConvAllowTF32(flag): tn.backends.cudnn.allowTF32 (a no-op in a build without CUDA).
+Napi::Value SetConvAllowTF32(const Napi::CallbackInfo& info) {
+  const bool allow = bool_arg(info, 0);
+#ifdef TENSILE_HAVE_CUDA
+  set_conv2d_allow_tf32_cuda(allow);
+#else
+  (void)allow;
+#endif
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void RegisterConv2d(Napi::Env env, Napi::Object exports) {
@@ -103,6 +114,7 @@ void RegisterConv2d(Napi::Env env, Napi::Object exports) {
   TENSILE_EXPORT(exports, "conv2dBackwardInput", Conv2dBackwardInput);
   TENSILE_EXPORT(exports, "conv2dBackwardWeight", Conv2dBackwardWeight);
   TENSILE_EXPORT(exports, "conv2dBackwardBias", Conv2dBackwardBias);
+  TENSILE_EXPORT(exports, "setConvAllowTF32", SetConvAllowTF32);
 }
 
 }  // namespace tensile

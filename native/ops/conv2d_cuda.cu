@@ -24,6 +24,12 @@
 #include "gemm_cuda.cuh"
 
 namespace tensile {
+
+// tn.backends.cudnn.allowTF32 (PyTorch's torch.backends.cudnn.allow_tf32, which defaults to true there;
+// off here until it has been measured on a GPU): TF32 tensor-core products in the convolutions' GEMMs.
+bool conv_allow_tf32 = false;
+void set_conv2d_allow_tf32_cuda(bool allow) { conv_allow_tf32 = allow; }
+
 namespace {
 
 using namespace cuda;
@@ -140,7 +146,7 @@ int conv2d_forward_cuda(T* out, const T* inp, const T* weight, const T* bias, co
                      weight, geo.Kg, 0, geo.OCg * geo.Kg,
                      inp, geo.P, p.C * geo.HW, geo.Cg * geo.HW,
                      beta, out, geo.P, p.OC * geo.P, geo.OCg * geo.P, p.N, p.groups};
-    TENSILE_CUDA_TRY(gemm_run(g, false, stream));
+    TENSILE_CUDA_TRY(gemm_run(g, conv_allow_tf32, stream));
     return launch_status();
   }
   CudaScratch col(size_t(geo.rows * geo.nb * geo.P) * sizeof(T));
@@ -152,7 +158,7 @@ int conv2d_forward_cuda(T* out, const T* inp, const T* weight, const T* bias, co
                      weight, geo.Kg, 0, geo.OCg * geo.Kg,
                      col.as<T>(), ldcol, geo.P, geo.Kg * ldcol,
                      beta, out + n0 * p.OC * geo.P, geo.P, p.OC * geo.P, geo.OCg * geo.P, nbc, p.groups};
-    TENSILE_CUDA_TRY(gemm_run(g, false, stream));
+    TENSILE_CUDA_TRY(gemm_run(g, conv_allow_tf32, stream));
   }
   return launch_status();
 }
@@ -166,7 +172,7 @@ int conv2d_backward_input_cuda(T* dinp, const T* dout, const T* weight, const Co
                      weight, geo.Kg, 0, geo.OCg * geo.Kg,
                      dout, geo.P, p.OC * geo.P, geo.OCg * geo.P,
                      T(0), dinp, geo.P, p.C * geo.HW, geo.Cg * geo.HW, p.N, p.groups};
-    TENSILE_CUDA_TRY(gemm_run(g, false, stream));
+    TENSILE_CUDA_TRY(gemm_run(g, conv_allow_tf32, stream));
     return launch_status();
   }
   CudaScratch dcol(size_t(geo.rows * geo.nb * geo.P) * sizeof(T));
@@ -177,7 +183,7 @@ int conv2d_backward_input_cuda(T* dinp, const T* dout, const T* weight, const Co
                      weight, geo.Kg, 0, geo.OCg * geo.Kg,
                      dout + n0 * p.OC * geo.P, geo.P, p.OC * geo.P, geo.OCg * geo.P,
                      T(0), dcol.as<T>(), ldcol, geo.P, geo.Kg * ldcol, nbc, p.groups};
-    TENSILE_CUDA_TRY(gemm_run(g, false, stream));
+    TENSILE_CUDA_TRY(gemm_run(g, conv_allow_tf32, stream));
     col2im_kernel<T><<<grid_for(nbc * p.C * geo.HW), kThreads, 0, stream>>>(dinp, dcol.as<T>(), p, n0, nbc);
   }
   return launch_status();
@@ -202,7 +208,7 @@ int conv2d_backward_weight_cuda(T* dweight, const T* dout, const T* inp, const C
                      doutT.as<T>(), ldcol, geo.OCg * ldcol, 0,
                      col.as<T>(), ldcol, geo.Kg * ldcol, 0,
                      n0 == 0 ? T(0) : T(1), dweight, geo.Kg, geo.OCg * geo.Kg, 0, p.groups, 1};
-    TENSILE_CUDA_TRY(gemm_run(g, false, stream));
+    TENSILE_CUDA_TRY(gemm_run(g, conv_allow_tf32, stream));
   }
   return launch_status();
 }

@@ -107,6 +107,9 @@ int gemm_naive_cuda(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T
 // above with a two-level batch over (image, group); col2im is a gather (no atomics). 1x1,
 // stride-1, unpadded kernels skip im2col in forward and input gradient.
 
+// Whether the convolution GEMMs (float) may use TF32 tensor cores (sm_80+); false by default.
+void set_conv2d_allow_tf32_cuda(bool allow);
+
 template <typename T>
 int conv2d_forward_cuda(T* out, const T* inp, const T* weight, const T* bias, const Conv2dParams& p,
                         cudaStream_t stream);

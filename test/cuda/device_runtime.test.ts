@@ -260,6 +260,26 @@ describe('backends.cuda.allowTF32', () => {
     expect(() => ((tn.backends.cuda as { allowTF32: unknown }).allowTF32 = 1)).toThrow(tn.ValueError);
     expect(Object.keys(tn.backends.cuda)).toEqual(['allowTF32']);
   });
+
+  test('backends.cudnn.allowTF32 (the convolutions) is its own switch, off by default, that reaches the addon', () => {
+    expect(tn.backends.cudnn.allowTF32).toBe(false);
+    const calls: boolean[] = [];
+    const orig = native.setConvAllowTF32;
+    native.setConvAllowTF32 = (f: boolean) => {
+      calls.push(f);
+      orig(f);
+    };
+    try {
+      tn.backends.cudnn.allowTF32 = true;
+      expect(tn.backends.cudnn.allowTF32).toBe(true);
+      expect(tn.backends.cuda.allowTF32).toBe(false);
+      tn.backends.cudnn.allowTF32 = false;
+    } finally {
+      native.setConvAllowTF32 = orig;
+    }
+    expect(calls).toEqual([true, false]);
+    expect(() => ((tn.backends.cudnn as { allowTF32: unknown }).allowTF32 = 'yes')).toThrow(tn.ValueError);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
