@@ -49,10 +49,11 @@ int default_num_threads() {
 // a small model runs a parallel kernel every few tens of microseconds, while waking a sleeping
 // thread costs about as much (futex wake-up and scheduling, more under a hypervisor), which used
 // to eat the gain of the second thread. The spin is bounded so that an idle process sleeps.
-// Workers spin for 1 ms: between two training steps of the classic CNN (optimizer, loss readback,
-// batch gather: 100-200 us of serial work) a 100 us spin let the worker fall asleep about once a
-// step, and the next step's first kernel then ran on the caller alone while it woke.
-constexpr auto kWorkerSpin = std::chrono::microseconds(1000);
+// (A 1 ms worker spin, tried so that the worker stays awake between classic-CNN steps, measured
+// worse in the benchmark's training child: 0.84 vs 0.77 ms per step over 8 alternating runs at
+// 2 threads, with outliers of 1.0-1.1 ms, while V8 compiles on the second core in the first
+// seconds.)
+constexpr auto kWorkerSpin = std::chrono::microseconds(100);
 constexpr auto kCallerSpin = std::chrono::microseconds(100);
 
 inline void cpu_relax() {
