@@ -176,22 +176,26 @@ export function runBackward(root: Tensor, grad: Tensor | undefined, retainGraph:
           `backward: trying to backward through the graph a second time (through ${node.name}), or to directly access saved tensors after they have already been freed. Pass { retainGraph: true } to the first backward() if you need to backward twice`,
         );
       }
-      node.inputs.forEach((input, i) => {
+      // Plain loops here and below: a closure per node per step is garbage the collector must sweep.
+      const inputs = node.inputs;
+      for (let i = 0; i < inputs.length; i++) {
+        const input = inputs[i];
         if (input && input.storage.version !== node.versions[i]) {
           throw new AutogradError(
             `backward: one of the tensors needed for gradient computation has been modified by an inplace operation: input ${i} of ${node.name}, of shape ${fmtShape(input.shape)}, is at version ${input.storage.version}; expected version ${node.versions[i]} instead`,
           );
         }
-      });
+      }
       const inputGrads = fn(g);
       if (!retainGraph) {
         node.backwardFn = null;
       }
-      node.inputs.forEach((input, i) => {
+      for (let i = 0; i < inputs.length; i++) {
+        const input = inputs[i];
         let ig = inputGrads[i];
-        if (!ig) return;
+        if (!ig) continue;
         consumed.push(ig);
-        if (!input || !input.requiresGrad) return;
+        if (!input || !input.requiresGrad) continue;
         if (ig.dtype !== input.dtype) {
           ig = ig.to(input.dtype);
           consumed.push(ig);
@@ -208,7 +212,7 @@ export function runBackward(root: Tensor, grad: Tensor | undefined, retainGraph:
         } else {
           accumulate(input, ig, handed);
         }
-      });
+      }
       for (const t of consumed) if (t.serial >= firstSerial && !held.has(t)) t.dispose();
       consumed.length = 0;
       if (!retainGraph) {

@@ -230,7 +230,10 @@ export class Sequential extends Module {
    * Reusing that memory at once, still warm in cache, is a large part of a small model's speed.
    */
   forward(x: Tensor): Tensor {
-    const mods = this.children();
+    // The children in registration order, without children()'s generator and pair arrays (this
+    // runs every step).
+    const mods: Module[] = [];
+    for (const v of Object.values(this)) if (v instanceof Module) mods.push(v);
     let out = x;
     let producer: Module | null = null;
     for (let i = 0; i < mods.length; i++) {
