@@ -1,7 +1,9 @@
 // 2-D convolution (PyTorch's cross-correlation) with stride, zero padding, dilation and groups:
 // forward and the three backward kernels. 3x3 stride-1 layers with enough channels use Winograd
 // F(2x2, 3x3); otherwise, where the column stride is 1 and channels fill SIMD vectors, a direct
-// kernel with vectors along channels (conv2d_cpu.cc, "Direct path"); else each image and group
+// kernel with vectors along channels (conv2d_cpu.cc, "Direct path"), or, for stride-1 layers
+// whose channels would leave those vectors partly empty, vectors along whole image planes stored
+// as one row ("Wide rows"); else each image and group
 // is lowered to one GEMM through im2col (skipped for 1x1, stride-1, unpadded kernels, whose
 // input already is the column matrix). Not here: FFT, channels-last layouts.
 //

@@ -4,7 +4,10 @@
 //   For 3x3 stride-1 layers with 32 or more channels to sum over, Winograd F(2x2, 3x3) on top of
 //   the same tiles (2.25x fewer multiplies), for the weight gradient too; TENSILE_CONV_KERNEL=direct
 //   turns it off. For layers with few taps whose output channels leave vectors partly empty (a
-//   first layer of 10 channels), pixel-vector tiles instead ("Pixel-vector kernels").
+//   first layer of 10 channels), pixel-vector tiles instead ("Pixel-vector kernels"). For stride-1,
+//   undilated layers whose channel vectors would be partly empty (the classic CNN's 10 and 20
+//   channels), the pixel-vector tiles over whole planes stored as one row ("Wide rows").
+//   TENSILE_CONV_KERNEL=nowide turns the wide rows off.
 // - im2col + GEMM, per image and group, parallel over images (the GEMM then runs inline on each
 //   thread; with one image it spreads over the threads itself): everything else, and the
 //   reference the direct path is tested against (TENSILE_CONV_KERNEL=im2col forces it). The
@@ -880,8 +883,8 @@ constexpr int kMaxR = 14, kMaxOCB = 2, kMaxRT = 6, kMaxWOCB = 4;
 // and 3 channels x 9 taps for the weight gradient (AVX-512; 1 x 9 otherwise).
 constexpr int kMaxRowMR = 12, kMaxRowNV = 2, kMaxRowWMR = 3, kMaxRowKT = 9;
 // Wide weight-gradient tiles: 4 channels x 6 taps (AVX-512: 24 accumulators, 4 gradient vectors
-// and a source vector in 32 registers), or 2 x 9 for layers of at most 9 taps (one tap group; 27
-// accumulators spill: 2 x 9, 18, run faster); 2 x 4 (AVX2) and 2 x 3 (SSE2).
+// and a source vector in 32 registers), or 2 channels x 9 taps for layers of at most 9 taps (one
+// tap group; 3 x 9 made GCC spill accumulators); 2 x 4 (AVX2) and 2 x 3 (SSE2).
 constexpr int kMaxWideMR = 4, kMaxWideKT = 9;
 
 template <typename T>
