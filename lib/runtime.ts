@@ -96,37 +96,34 @@ export const cuda = {
   },
 };
 
-let allowTF32 = false;
-let convAllowTF32 = false;
+/**
+ * A `{ allowTF32 }` object whose property is a plain-looking boolean (off by default) that checks
+ * its value and passes it to the addon.
+ */
+function tf32Switch(name: string, apply: (flag: boolean) => void): { allowTF32: boolean } {
+  let on = false;
+  return {
+    get allowTF32(): boolean {
+      return on;
+    },
+    set allowTF32(flag: boolean) {
+      if (typeof flag !== 'boolean') throw new ValueError(`${name}: expected a boolean but got ${String(flag)}`);
+      apply(flag);
+      on = flag;
+    },
+  };
+}
 
 export const backends = {
-  cuda: {
-    /**
-     * Opt-in TF32 tensor-core products for float32 matmuls (the GEMM kernel) on CUDA (sm_80 and
-     * newer), as torch.backends.cuda.matmul.allow_tf32; off by default. No effect on the CPU.
-     */
-    get allowTF32(): boolean {
-      return allowTF32;
-    },
-    set allowTF32(flag: boolean) {
-      if (typeof flag !== 'boolean') throw new ValueError(`backends.cuda.allowTF32: expected a boolean but got ${String(flag)}`);
-      native.setAllowTF32(flag);
-      allowTF32 = flag;
-    },
-  },
-  cudnn: {
-    /**
-     * TF32 tensor-core products in the CUDA convolutions, as torch.backends.cudnn.allow_tf32 (tensile
-     * has no cuDNN: the name is PyTorch's). Off by default here, unlike PyTorch, where it is on: set
-     * it to compare like with like. No effect on the CPU.
-     */
-    get allowTF32(): boolean {
-      return convAllowTF32;
-    },
-    set allowTF32(flag: boolean) {
-      if (typeof flag !== 'boolean') throw new ValueError(`backends.cudnn.allowTF32: expected a boolean but got ${String(flag)}`);
-      native.setConvAllowTF32(flag);
-      convAllowTF32 = flag;
-    },
-  },
+  /**
+   * Opt-in TF32 tensor-core products for float32 matmuls (the GEMM kernel) on CUDA (sm_80 and
+   * newer), as torch.backends.cuda.matmul.allow_tf32; off by default. No effect on the CPU.
+   */
+  cuda: tf32Switch('backends.cuda.allowTF32', (f) => native.setAllowTF32(f)),
+  /**
+   * TF32 tensor-core products in the CUDA convolutions, as torch.backends.cudnn.allow_tf32 (tensile
+   * has no cuDNN: the name is PyTorch's). Off by default here, unlike PyTorch, where it is on: set
+   * it to compare like with like. No effect on the CPU.
+   */
+  cudnn: tf32Switch('backends.cudnn.allowTF32', (f) => native.setConvAllowTF32(f)),
 };

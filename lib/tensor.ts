@@ -129,11 +129,7 @@ export class Storage {
  * then raise OutOfMemoryError (with the sizes). The process goes on either way.
  */
 function allocateOnDevice(bytes: number, device: Device): Storage {
-  const d = availableDevices.has(device) ? device : normalizeDevice(device, 'alloc');
-  if (!availableDevices.has(d)) {
-    checkDeviceAvailable(d, 'alloc');
-    availableDevices.add(d);
-  }
+  const d = usableDevice(device, 'alloc');
   const code = deviceCode(d);
   return retryAfterOutOfMemory(() => new Storage(native.alloc(bytes, code), bytes, d), code - 1);
 }
@@ -163,6 +159,17 @@ export function retryAfterOutOfMemory<T>(attempt: () => T, cudaIndex: number): T
 // Devices already checked to be usable (normalised names): the check runs once per device.
 const availableDevices = new Set<string>();
 
+/** `device` normalised, after checking (once per device) that it can hold tensors: a DeviceError naming `op` if not. */
+function usableDevice(device: Device, op: string): Device {
+  if (device === 'cpu' || availableDevices.has(device)) return device;
+  const d = normalizeDevice(device, op);
+  if (!availableDevices.has(d)) {
+    checkDeviceAvailable(d, op);
+    availableDevices.add(d);
+  }
+  return d;
+}
+
 let gcFunction: (() => void) | null | undefined;
 
 /**
@@ -191,7 +198,7 @@ export function collectGarbage(): void {
 
 /** x on `device` (normalised, not x's): contiguous on the source, one native copy; differentiable. */
 function moveTo(x: Tensor, device: Device, nonBlocking = false): Tensor {
-  if (!availableDevices.has(device)) checkDeviceAvailable(device, 'to');
+  usableDevice(device, 'to');
   const c = x.isContiguous() ? x : noGrad(() => x.contiguous());
   const size = ITEM_SIZE[c.dtype];
   const bytes = c.numel() * size;
@@ -738,11 +745,7 @@ export type { BackwardFn };
 export function empty(shape: readonly number[], options: TensorOptions = {}): Tensor {
   checkShape(shape, 'empty');
   const dtype = options.dtype ?? 'float32';
-  let device = options.device ?? 'cpu';
-  if (device !== 'cpu' && !availableDevices.has(device)) {
-    device = normalizeDevice(device, 'empty');
-    if (!availableDevices.has(device)) checkDeviceAvailable(device, 'empty');
-  }
+  const device = usableDevice(options.device ?? 'cpu', 'empty');
   const bytes = numelOf(shape) * ITEM_SIZE[dtype];
   let storage: Storage;
   if (options.pinMemory) {

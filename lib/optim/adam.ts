@@ -3,9 +3,9 @@
 // formula, line by line, is in native/ops/optim_cpu.cc.
 import { DTYPE_CODE } from '../dtype';
 import { ValueError } from '../errors';
-import { Handle, native } from '../native';
+import { native } from '../native';
 import { Tensor } from '../tensor';
-import { Optimizer, ParamGroup, ParamGroupInput, ParamState } from './optimizer';
+import { Optimizer, ParamGroup, ParamGroupInput, ParamState, tensorListArgs } from './optimizer';
 
 export interface AdamOptions {
   /** Learning rate gamma (default 1e-3). */
@@ -96,37 +96,17 @@ export class Adam extends Optimizer<AdamGroupOptions> {
   }
 
   protected updateParams(ps: Tensor[], grads: Tensor[], g: ParamGroup & AdamGroupOptions, states: ParamState[]): void {
-    const n = ps.length;
-    const handles = new Array<Handle>(n), offs = new Array<number>(n), gHandles = new Array<Handle>(n), gOffs = new Array<number>(n);
-    const mH = new Array<Handle>(n), mO = new Array<number>(n), vH = new Array<Handle>(n), vO = new Array<number>(n);
-    const maxH: Handle[] | null = g.amsgrad ? new Array<Handle>(n) : null;
-    const maxO: number[] | null = maxH ? new Array<number>(n) : null;
-    const numels = new Array<number>(n), steps = new Array<number>(n);
-    for (let k = 0; k < n; k++) {
-      const p = ps[k], st = states[k];
-      handles[k] = p.handle;
-      offs[k] = p.offset;
-      gHandles[k] = grads[k].handle;
-      gOffs[k] = grads[k].offset;
-      numels[k] = p.numel();
-      steps[k] = ((st.step as number | undefined) ?? 0) + 1;
-      const m = this.buffer(st, 'exp_avg', p);
-      const v = this.buffer(st, 'exp_avg_sq', p);
-      mH[k] = m.handle;
-      mO[k] = m.offset;
-      vH[k] = v.handle;
-      vO[k] = v.offset;
-      if (maxH) {
-        const mx = this.buffer(st, 'max_exp_avg_sq', p);
-        maxH[k] = mx.handle;
-        maxO![k] = mx.offset;
-      }
-    }
+    const [handles, offs] = tensorListArgs(ps);
+    const [gHandles, gOffs] = tensorListArgs(grads);
+    const [mH, mO] = tensorListArgs(ps.map((p, k) => this.buffer(states[k], 'exp_avg', p)));
+    const [vH, vO] = tensorListArgs(ps.map((p, k) => this.buffer(states[k], 'exp_avg_sq', p)));
+    const [maxH, maxO] = g.amsgrad ? tensorListArgs(ps.map((p, k) => this.buffer(states[k], 'max_exp_avg_sq', p))) : [null, null];
+    const steps = states.map((st) => ((st.step as number | undefined) ?? 0) + 1);
     native.adamStepMulti(
-      handles, offs, gHandles, gOffs, mH, mO, vH, vO, maxH, maxO, numels, steps, DTYPE_CODE[ps[0].dtype],
+      handles, offs, gHandles, gOffs, mH, mO, vH, vO, maxH, maxO, ps.map((p) => p.numel()), steps, DTYPE_CODE[ps[0].dtype],
       g.lr, g.betas[0], g.betas[1], g.eps, g.weightDecay, g.amsgrad, this.decoupled, g.maximize,
     );
-    for (let k = 0; k < n; k++) states[k].step = steps[k];
+    for (let k = 0; k < states.length; k++) states[k].step = steps[k];
   }
 }
 

@@ -6,7 +6,18 @@
 // is as fast and gives the same bits. What this is not: a closure-based line search.
 import { enableGrad, noGrad } from '../autograd';
 import { DeviceError, DTypeError, ShapeError, ValueError, fmtShape } from '../errors';
+import { Handle } from '../native';
 import { empty, keep, Tensor } from '../tensor';
+
+/** The (handles, element offsets) of a list of tensors: how the multi-tensor bindings take them. */
+export function tensorListArgs(ts: readonly Tensor[]): [Handle[], number[]] {
+  const handles = new Array<Handle>(ts.length), offs = new Array<number>(ts.length);
+  for (let k = 0; k < ts.length; k++) {
+    handles[k] = ts[k].handle;
+    offs[k] = ts[k].offset;
+  }
+  return [handles, offs];
+}
 
 /** Parameters of one group on one device with one dtype, updated by one multi-tensor call. */
 interface Bucket {

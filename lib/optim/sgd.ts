@@ -3,9 +3,9 @@
 // native/ops/optim_cpu.cc.
 import { DTYPE_CODE } from '../dtype';
 import { ValueError } from '../errors';
-import { Handle, native } from '../native';
+import { native } from '../native';
 import { Tensor } from '../tensor';
-import { Optimizer, ParamGroup, ParamGroupInput, ParamState } from './optimizer';
+import { Optimizer, ParamGroup, ParamGroupInput, ParamState, tensorListArgs } from './optimizer';
 
 export interface SGDOptions {
   /** Learning rate gamma (required). */
@@ -81,27 +81,12 @@ export class SGD extends Optimizer<SGDGroupOptions> {
   }
 
   protected updateParams(ps: Tensor[], grads: Tensor[], g: ParamGroup & SGDGroupOptions, states: ParamState[]): void {
-    const n = ps.length;
-    const handles = new Array<Handle>(n), offs = new Array<number>(n), gHandles = new Array<Handle>(n), gOffs = new Array<number>(n);
-    const numels = new Array<number>(n), first = new Array<boolean>(n);
-    const bufs: Handle[] | null = g.momentum !== 0 ? new Array<Handle>(n) : null;
-    const bufOffs: number[] | null = bufs ? new Array<number>(n) : null;
-    for (let k = 0; k < n; k++) {
-      const p = ps[k], st = states[k];
-      handles[k] = p.handle;
-      offs[k] = p.offset;
-      gHandles[k] = grads[k].handle;
-      gOffs[k] = grads[k].offset;
-      numels[k] = p.numel();
-      first[k] = false;
-      if (bufs) {
-        first[k] = !(st.momentum_buffer instanceof Tensor);
-        const b = this.buffer(st, 'momentum_buffer', p, 'empty');
-        bufs[k] = b.handle;
-        bufOffs![k] = b.offset;
-      }
-    }
-    native.sgdStepMulti(handles, offs, gHandles, gOffs, bufs, bufOffs, numels, first, DTYPE_CODE[ps[0].dtype], g.lr, g.momentum, g.dampening, g.nesterov, g.weightDecay, g.maximize);
+    const [handles, offs] = tensorListArgs(ps);
+    const [gHandles, gOffs] = tensorListArgs(grads);
+    // A parameter's first momentum step starts its buffer from the gradient (first[k]).
+    const first = states.map((st) => g.momentum !== 0 && !(st.momentum_buffer instanceof Tensor));
+    const [bufs, bufOffs] = g.momentum !== 0 ? tensorListArgs(ps.map((p, k) => this.buffer(states[k], 'momentum_buffer', p, 'empty'))) : [null, null];
+    native.sgdStepMulti(handles, offs, gHandles, gOffs, bufs, bufOffs, ps.map((p) => p.numel()), first, DTYPE_CODE[ps[0].dtype], g.lr, g.momentum, g.dampening, g.nesterov, g.weightDecay, g.maximize);
     for (const st of states) st.step = ((st.step as number | undefined) ?? 0) + 1;
   }
 }

@@ -39,8 +39,7 @@ Napi::Value ActivationForward(const Napi::CallbackInfo& info) {
     using T = decltype(t);
     auto* output_p = checked_ptr<T>(info, 1, n, "activation", "output");
     auto* input_p = checked_ptr<T>(info, 3, n, "activation", "input");
-    on_device("activation", [&] { activation_forward_cpu<T>(act, output_p, input_p, n, slope); },
-              TENSILE_CUDA(activation_forward_cuda<T>(act, output_p, input_p, n, slope, stream)));
+    TENSILE_ON_DEVICE("activation", activation_forward, <T>, act, output_p, input_p, n, slope);
   });
   return info.Env().Undefined();
 }
@@ -57,8 +56,7 @@ Napi::Value ActivationBackward(const Napi::CallbackInfo& info) {
     auto* grad_input_p = checked_ptr<T>(info, 1, n, op, "grad_input");
     auto* grad_output_p = checked_ptr<T>(info, 3, n, op, "grad_output");
     auto* saved_p = checked_ptr<T>(info, 5, n, op, "saved");
-    on_device(op, [&] { activation_backward_cpu<T>(act, grad_input_p, grad_output_p, saved_p, n, slope); },
-              TENSILE_CUDA(activation_backward_cuda<T>(act, grad_input_p, grad_output_p, saved_p, n, slope, stream)));
+    TENSILE_ON_DEVICE(op, activation_backward, <T>, act, grad_input_p, grad_output_p, saved_p, n, slope);
   });
   return info.Env().Undefined();
 }
@@ -75,8 +73,7 @@ Napi::Value DropoutForward(const Napi::CallbackInfo& info) {
     using T = decltype(t);
     auto* output_p = checked_ptr<T>(info, 0, n, op, "output");
     auto* input_p = checked_ptr<T>(info, 4, n, op, "input");
-    on_device(op, [&] { dropout_forward_cpu<T>(output_p, mask, input_p, n, p, seed); },
-              TENSILE_CUDA(dropout_forward_cuda<T>(output_p, mask, input_p, n, p, seed, stream)));
+    TENSILE_ON_DEVICE(op, dropout_forward, <T>, output_p, mask, input_p, n, p, seed);
   });
   return info.Env().Undefined();
 }
@@ -92,8 +89,7 @@ Napi::Value DropoutBackward(const Napi::CallbackInfo& info) {
     using T = decltype(t);
     auto* grad_input_p = checked_ptr<T>(info, 0, n, op, "grad_input");
     auto* grad_output_p = checked_ptr<T>(info, 2, n, op, "grad_output");
-    on_device(op, [&] { dropout_backward_cpu<T>(grad_input_p, grad_output_p, mask, n, p); },
-              TENSILE_CUDA(dropout_backward_cuda<T>(grad_input_p, grad_output_p, mask, n, p, stream)));
+    TENSILE_ON_DEVICE(op, dropout_backward, <T>, grad_input_p, grad_output_p, mask, n, p);
   });
   return info.Env().Undefined();
 }

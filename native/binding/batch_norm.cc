@@ -42,8 +42,7 @@ Napi::Value BatchNormForward(const Napi::CallbackInfo& info) {
     auto* input_p = checked_ptr<T>(info, 10, d.numel, op, "input");
     auto* weight_p = optional_checked_ptr<T>(info, 12, d.C, op, "weight");
     auto* bias_p = optional_checked_ptr<T>(info, 14, d.C, op, "bias");
-    on_device(op, [&] { batch_norm_forward_cpu<T>(output_p, save_mean_p, save_invstd_p, rm, rv, input_p, weight_p, bias_p, d.N, d.C, d.S, training, momentum, eps); },
-              TENSILE_CUDA(batch_norm_forward_cuda<T>(output_p, save_mean_p, save_invstd_p, rm, rv, input_p, weight_p, bias_p, d.N, d.C, d.S, training, momentum, eps, stream)));
+    TENSILE_ON_DEVICE(op, batch_norm_forward, <T>, output_p, save_mean_p, save_invstd_p, rm, rv, input_p, weight_p, bias_p, d.N, d.C, d.S, training, momentum, eps);
   });
   return info.Env().Undefined();
 }
@@ -65,8 +64,7 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
     auto* save_mean_p = checked_ptr<T>(info, 10, d.C, op, "save_mean");
     auto* save_invstd_p = checked_ptr<T>(info, 12, d.C, op, "save_invstd");
     auto* weight_p = optional_checked_ptr<T>(info, 14, d.C, op, "weight");
-    on_device(op, [&] { batch_norm_backward_cpu<T>(grad_input_p, grad_weight_p, grad_bias_p, grad_output_p, input_p, save_mean_p, save_invstd_p, weight_p, d.N, d.C, d.S, training); },
-              TENSILE_CUDA(batch_norm_backward_cuda<T>(grad_input_p, grad_weight_p, grad_bias_p, grad_output_p, input_p, save_mean_p, save_invstd_p, weight_p, d.N, d.C, d.S, training, stream)));
+    TENSILE_ON_DEVICE(op, batch_norm_backward, <T>, grad_input_p, grad_weight_p, grad_bias_p, grad_output_p, input_p, save_mean_p, save_invstd_p, weight_p, d.N, d.C, d.S, training);
   });
   return info.Env().Undefined();
 }

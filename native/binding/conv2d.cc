@@ -46,8 +46,7 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
     const T* x = checked_ptr<T>(info, 2, input_elems(p), "conv2d", "input");
     const T* w = checked_ptr<T>(info, 4, weight_elems(p), "conv2d", "weight");
     const T* bias = optional_checked_ptr<T>(info, 6, p.OC, "conv2d", "bias");
-    on_device("conv2d", [&] { conv2d_forward_cpu<T>(out, x, w, bias, p); },
-              TENSILE_CUDA(conv2d_forward_cuda<T>(out, x, w, bias, p, stream)));
+    TENSILE_ON_DEVICE("conv2d", conv2d_forward, <T>, out, x, w, bias, p);
   });
   return info.Env().Undefined();
 }
@@ -61,8 +60,7 @@ Napi::Value Conv2dBackwardInput(const Napi::CallbackInfo& info) {
     T* dx = checked_ptr<T>(info, 0, input_elems(p), "conv2d", "input gradient");
     const T* dout = checked_ptr<T>(info, 2, output_elems(p), "conv2d", "output gradient");
     const T* w = checked_ptr<T>(info, 4, weight_elems(p), "conv2d", "weight");
-    on_device("conv2d", [&] { conv2d_backward_input_cpu<T>(dx, dout, w, p); },
-              TENSILE_CUDA(conv2d_backward_input_cuda<T>(dx, dout, w, p, stream)));
+    TENSILE_ON_DEVICE("conv2d", conv2d_backward_input, <T>, dx, dout, w, p);
   });
   return info.Env().Undefined();
 }
@@ -76,8 +74,7 @@ Napi::Value Conv2dBackwardWeight(const Napi::CallbackInfo& info) {
     T* dw = checked_ptr<T>(info, 0, weight_elems(p), "conv2d", "weight gradient");
     const T* dout = checked_ptr<T>(info, 2, output_elems(p), "conv2d", "output gradient");
     const T* x = checked_ptr<T>(info, 4, input_elems(p), "conv2d", "input");
-    on_device("conv2d", [&] { conv2d_backward_weight_cpu<T>(dw, dout, x, p); },
-              TENSILE_CUDA(conv2d_backward_weight_cuda<T>(dw, dout, x, p, stream)));
+    TENSILE_ON_DEVICE("conv2d", conv2d_backward_weight, <T>, dw, dout, x, p);
   });
   return info.Env().Undefined();
 }
@@ -90,8 +87,7 @@ Napi::Value Conv2dBackwardBias(const Napi::CallbackInfo& info) {
     using T = decltype(t);
     T* db = checked_ptr<T>(info, 0, p.OC, "conv2d", "bias gradient");
     const T* dout = checked_ptr<T>(info, 2, output_elems(p), "conv2d", "output gradient");
-    on_device("conv2d", [&] { conv2d_backward_bias_cpu<T>(db, dout, p); },
-              TENSILE_CUDA(conv2d_backward_bias_cuda<T>(db, dout, p, stream)));
+    TENSILE_ON_DEVICE("conv2d", conv2d_backward_bias, <T>, db, dout, p);
   });
   return info.Env().Undefined();
 }

@@ -55,7 +55,7 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
     using T = decltype(t);
     T* out = checked_ptr<T>(info, 1, n, "unary", "output");
     const T* x = checked_ptr<T>(info, 3, n, "unary", "input");
-    on_device("unary", [&] { unary_cpu<T>(UnaryOp(op), out, x, n, scalar); }, TENSILE_CUDA(unary_cuda<T>(UnaryOp(op), out, x, n, scalar, stream)));
+    TENSILE_ON_DEVICE("unary", unary, <T>, UnaryOp(op), out, x, n, scalar);
   });
   return info.Env().Undefined();
 }
@@ -76,8 +76,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
     T* out = checked_ptr<T>(info, 1, n, "binary", "output");
     const T* a = checked_ptr<T>(info, 3, a_extent, "binary", "a");
     const T* b = checked_ptr<T>(info, 6, b_extent, "binary", "b");
-    on_device("binary", [&] { binary_cpu<T>(BinaryOp(op), out, a, as, b, bs, shape); },
-              TENSILE_CUDA(binary_cuda<T>(BinaryOp(op), out, a, as, b, bs, shape, stream)));
+    TENSILE_ON_DEVICE("binary", binary, <T>, BinaryOp(op), out, a, as, b, bs, shape);
   });
   return info.Env().Undefined();
 }
@@ -119,8 +118,7 @@ Napi::Value Where(const Napi::CallbackInfo& info) {
     T* out = checked_ptr<T>(info, 0, n, "where", "output");
     const T* a = checked_ptr<T>(info, 5, a_extent, "where", "input");
     const T* b = checked_ptr<T>(info, 8, b_extent, "where", "other");
-    on_device("where", [&] { where_cpu<T>(out, cond, cs, a, as, b, bs, shape); },
-              TENSILE_CUDA(where_cuda<T>(out, cond, cs, a, as, b, bs, shape, stream)));
+    TENSILE_ON_DEVICE("where", where, <T>, out, cond, cs, a, as, b, bs, shape);
   });
   return info.Env().Undefined();
 }
@@ -153,7 +151,7 @@ Napi::Value Cast(const Napi::CallbackInfo& info) {
   int64_t n = size_arg(info, 6, "cast", "n");
   void* out = checked_data(info, 0, n, dtype_size(od), "cast", "output");
   const void* x = checked_data(info, 3, n, dtype_size(xd), "cast", "input");
-  on_device("cast", [&] { cast_cpu(out, od, x, xd, n); }, TENSILE_CUDA(cast_cuda(out, od, x, xd, n, stream)));
+  TENSILE_ON_DEVICE("cast", cast, , out, od, x, xd, n);
   return info.Env().Undefined();
 }
 
@@ -163,7 +161,7 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
   int64_t n = size_arg(info, 2, "fill", "n");
   void* out = checked_data(info, 0, n, dtype_size(dt), "fill", "output");
   const double value = double_arg(info, 4);
-  on_device("fill", [&] { fill_cpu(out, dt, n, value); }, TENSILE_CUDA(fill_cuda(out, dt, n, value, stream)));
+  TENSILE_ON_DEVICE("fill", fill, , out, dt, n, value);
   return info.Env().Undefined();
 }
 
@@ -175,7 +173,7 @@ Napi::Value Uniform(const Napi::CallbackInfo& info) {
     T* out = checked_ptr<T>(info, 0, n, "rand", "output");
     const double lo = double_arg(info, 4), hi = double_arg(info, 5);
     const uint64_t seed = seed_arg(info, 6);
-    on_device("rand", [&] { uniform_cpu<T>(out, n, lo, hi, seed); }, TENSILE_CUDA(uniform_cuda<T>(out, n, lo, hi, seed, stream)));
+    TENSILE_ON_DEVICE("rand", uniform, <T>, out, n, lo, hi, seed);
   });
   return info.Env().Undefined();
 }
@@ -188,7 +186,7 @@ Napi::Value Normal(const Napi::CallbackInfo& info) {
     T* out = checked_ptr<T>(info, 0, n, "randn", "output");
     const double mean = double_arg(info, 4), std = double_arg(info, 5);
     const uint64_t seed = seed_arg(info, 6);
-    on_device("randn", [&] { normal_cpu<T>(out, n, mean, std, seed); }, TENSILE_CUDA(normal_cuda<T>(out, n, mean, std, seed, stream)));
+    TENSILE_ON_DEVICE("randn", normal, <T>, out, n, mean, std, seed);
   });
   return info.Env().Undefined();
 }

@@ -6,7 +6,6 @@
 #include "registry.h"
 #include "util.h"
 
-
 namespace tensile {
 namespace {
 
@@ -62,11 +61,9 @@ Napi::Value SoftmaxForwardFn(const Napi::CallbackInfo& info) {
     T* out = checked_ptr<T>(info, 0, n, op, "out", kLossRange);
     const T* x = checked_ptr<T>(info, 2, n, op, "input", kLossRange);
     if (Log)
-      on_device(op, [&] { log_softmax_forward_cpu<T>(out, x, outer, C, inner); },
-                TENSILE_CUDA(log_softmax_forward_cuda<T>(out, x, outer, C, inner, stream)));
+      TENSILE_ON_DEVICE(op, log_softmax_forward, <T>, out, x, outer, C, inner);
     else
-      on_device(op, [&] { softmax_forward_cpu<T>(out, x, outer, C, inner); },
-                TENSILE_CUDA(softmax_forward_cuda<T>(out, x, outer, C, inner, stream)));
+      TENSILE_ON_DEVICE(op, softmax_forward, <T>, out, x, outer, C, inner);
   });
   return info.Env().Undefined();
 }
@@ -84,11 +81,9 @@ Napi::Value SoftmaxBackwardFn(const Napi::CallbackInfo& info) {
     const T* dy = checked_ptr<T>(info, 2, n, op, "grad", kLossRange);
     const T* out = checked_ptr<T>(info, 4, n, op, "output", kLossRange);
     if (Log)
-      on_device(op, [&] { log_softmax_backward_cpu<T>(dx, dy, out, outer, C, inner); },
-                TENSILE_CUDA(log_softmax_backward_cuda<T>(dx, dy, out, outer, C, inner, stream)));
+      TENSILE_ON_DEVICE(op, log_softmax_backward, <T>, dx, dy, out, outer, C, inner);
     else
-      on_device(op, [&] { softmax_backward_cpu<T>(dx, dy, out, outer, C, inner); },
-                TENSILE_CUDA(softmax_backward_cuda<T>(dx, dy, out, outer, C, inner, stream)));
+      TENSILE_ON_DEVICE(op, softmax_backward, <T>, dx, dy, out, outer, C, inner);
   });
   return info.Env().Undefined();
 }
@@ -166,8 +161,7 @@ Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
     const T* logits = checked_ptr<T>(info, 6, a.n, op, "input", kLossRange);
     const T* weight = optional_checked_ptr<T>(info, 11, a.C, op, "weight", kLossRange);
     with_target(info, 8, a, op, true, [&](auto target) {
-      on_device(op, [&] { cross_entropy_forward_cpu<T>(out, tw, logp, logits, target, weight, a.red, a.ignore, a.eps, a.outer, a.C, a.inner); },
-                TENSILE_CUDA(cross_entropy_forward_cuda<T>(out, tw, logp, logits, target, weight, a.red, a.ignore, a.eps, a.outer, a.C, a.inner, stream)));
+      TENSILE_ON_DEVICE(op, cross_entropy_forward, <T>, out, tw, logp, logits, target, weight, a.red, a.ignore, a.eps, a.outer, a.C, a.inner);
     });
   });
   return info.Env().Undefined();
@@ -187,8 +181,7 @@ Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info) {
     const T* weight = optional_checked_ptr<T>(info, 9, a.C, op, "weight", kLossRange);
     const T* tw = checked_ptr<T>(info, 11, 1, op, "totalWeight", kLossRange);
     with_target(info, 6, a, op, false, [&](auto target) {
-      on_device(op, [&] { cross_entropy_backward_cpu<T>(dlogits, dout, logp, target, weight, tw, a.red, a.ignore, a.eps, a.outer, a.C, a.inner); },
-                TENSILE_CUDA(cross_entropy_backward_cuda<T>(dlogits, dout, logp, target, weight, tw, a.red, a.ignore, a.eps, a.outer, a.C, a.inner, stream)));
+      TENSILE_ON_DEVICE(op, cross_entropy_backward, <T>, dlogits, dout, logp, target, weight, tw, a.red, a.ignore, a.eps, a.outer, a.C, a.inner);
     });
   });
   return info.Env().Undefined();
@@ -207,8 +200,7 @@ Napi::Value NllLossForward(const Napi::CallbackInfo& info) {
     const T* logp = checked_ptr<T>(info, 4, a.n, op, "input", kLossRange);
     const T* weight = optional_checked_ptr<T>(info, 9, a.C, op, "weight", kLossRange);
     with_target(info, 6, a, op, true, [&](auto target) {
-      on_device(op, [&] { nll_loss_forward_cpu<T>(out, tw, logp, target, weight, a.red, a.ignore, a.outer, a.C, a.inner); },
-                TENSILE_CUDA(nll_loss_forward_cuda<T>(out, tw, logp, target, weight, a.red, a.ignore, a.outer, a.C, a.inner, stream)));
+      TENSILE_ON_DEVICE(op, nll_loss_forward, <T>, out, tw, logp, target, weight, a.red, a.ignore, a.outer, a.C, a.inner);
     });
   });
   return info.Env().Undefined();
@@ -227,8 +219,7 @@ Napi::Value NllLossBackward(const Napi::CallbackInfo& info) {
     const T* weight = optional_checked_ptr<T>(info, 7, a.C, op, "weight", kLossRange);
     const T* tw = checked_ptr<T>(info, 9, 1, op, "totalWeight", kLossRange);
     with_target(info, 4, a, op, false, [&](auto target) {
-      on_device(op, [&] { nll_loss_backward_cpu<T>(dlogp, dout, target, weight, tw, a.red, a.ignore, a.outer, a.C, a.inner); },
-                TENSILE_CUDA(nll_loss_backward_cuda<T>(dlogp, dout, target, weight, tw, a.red, a.ignore, a.outer, a.C, a.inner, stream)));
+      TENSILE_ON_DEVICE(op, nll_loss_backward, <T>, dlogp, dout, target, weight, tw, a.red, a.ignore, a.outer, a.C, a.inner);
     });
   });
   return info.Env().Undefined();
@@ -262,8 +253,7 @@ Napi::Value PointwiseForward(const Napi::CallbackInfo& info) {
     T* out = checked_ptr<T>(info, 0, red == Reduction::None ? n : 1, op, "out", kLossRange);
     const T* input = checked_ptr<T>(info, 2, n, op, "input", kLossRange);
     const T* target = checked_ptr<T>(info, 4, n, op, "target", kLossRange);
-    on_device(op, [&] { pointwise_loss_forward_cpu<T>(L, out, input, target, red, beta, n); },
-              TENSILE_CUDA(pointwise_loss_forward_cuda<T>(L, out, input, target, red, beta, n, stream)));
+    TENSILE_ON_DEVICE(op, pointwise_loss_forward, <T>, L, out, input, target, red, beta, n);
   });
   return info.Env().Undefined();
 }
@@ -282,8 +272,7 @@ Napi::Value PointwiseBackward(const Napi::CallbackInfo& info) {
     const T* dout = checked_ptr<T>(info, 2, red == Reduction::None ? n : 1, op, "grad", kLossRange);
     const T* input = checked_ptr<T>(info, 4, n, op, "input", kLossRange);
     const T* target = checked_ptr<T>(info, 6, n, op, "target", kLossRange);
-    on_device(op, [&] { pointwise_loss_backward_cpu<T>(L, dinput, dout, input, target, red, beta, n); },
-              TENSILE_CUDA(pointwise_loss_backward_cuda<T>(L, dinput, dout, input, target, red, beta, n, stream)));
+    TENSILE_ON_DEVICE(op, pointwise_loss_backward, <T>, L, dinput, dout, input, target, red, beta, n);
   });
   return info.Env().Undefined();
 }

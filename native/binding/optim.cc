@@ -52,8 +52,7 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
     const T* grad = checked_ptr<T>(info, 2, n, "sgd_step", "grad", kOptimRange);
     T* buf = momentum != 0 ? checked_ptr<T>(info, 4, n, "sgd_step", "momentum_buf", kOptimRange) : nullptr;
     if (n == 0) return;
-    on_device("sgd_step", [&] { sgd_step_cpu<T>(param, grad, buf, n, lr, momentum, dampening, nesterov, weight_decay, maximize, first_step); },
-              TENSILE_CUDA(sgd_step_cuda<T>(param, grad, buf, n, lr, momentum, dampening, nesterov, weight_decay, maximize, first_step, stream)));
+    TENSILE_ON_DEVICE("sgd_step", sgd_step, <T>, param, grad, buf, n, lr, momentum, dampening, nesterov, weight_decay, maximize, first_step);
   });
   return info.Env().Undefined();
 }
@@ -79,8 +78,7 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
     T* exp_avg_sq = checked_ptr<T>(info, 6, n, "adam_step", "exp_avg_sq", kOptimRange);
     T* max_exp_avg_sq = amsgrad ? checked_ptr<T>(info, 8, n, "adam_step", "max_exp_avg_sq", kOptimRange) : nullptr;
     if (n == 0) return;
-    on_device("adam_step", [&] { adam_step_cpu<T>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, lr, beta1, beta2, eps, weight_decay, step, amsgrad, decoupled, maximize); },
-              TENSILE_CUDA(adam_step_cuda<T>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, lr, beta1, beta2, eps, weight_decay, step, amsgrad, decoupled, maximize, stream)));
+    TENSILE_ON_DEVICE("adam_step", adam_step, <T>, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, n, lr, beta1, beta2, eps, weight_decay, step, amsgrad, decoupled, maximize);
   });
   return info.Env().Undefined();
 }

@@ -69,8 +69,7 @@ Napi::Value MaxPool2dForward(const Napi::CallbackInfo& info) {
     using T = decltype(t);
     auto* output_p = checked_ptr<T>(info, 0, g.out, op, "output");
     auto* input_p = checked_ptr<T>(info, 4, g.in, op, "input");
-    on_device(op, [&] { max_pool2d_forward_cpu<T>(output_p, idx, input_p, g.P, g.H, g.W, g.OH, g.OW, w, relu); },
-              TENSILE_CUDA(max_pool2d_forward_cuda<T>(output_p, idx, input_p, g.P, g.H, g.W, g.OH, g.OW, w, relu, stream)));
+    TENSILE_ON_DEVICE(op, max_pool2d_forward, <T>, output_p, idx, input_p, g.P, g.H, g.W, g.OH, g.OW, w, relu);
   });
   return info.Env().Undefined();
 }
@@ -130,8 +129,7 @@ Napi::Value AvgPool2dForward(const Napi::CallbackInfo& info) {
     using T = decltype(t);
     auto* output_p = checked_ptr<T>(info, 0, g.out, op, "output");
     auto* input_p = checked_ptr<T>(info, 2, g.in, op, "input");
-    on_device(op, [&] { avg_pool2d_forward_cpu<T>(output_p, input_p, g.P, g.H, g.W, g.OH, g.OW, a.w, a.include_pad, a.divisor); },
-              TENSILE_CUDA(avg_pool2d_forward_cuda<T>(output_p, input_p, g.P, g.H, g.W, g.OH, g.OW, a.w, a.include_pad, a.divisor, stream)));
+    TENSILE_ON_DEVICE(op, avg_pool2d_forward, <T>, output_p, input_p, g.P, g.H, g.W, g.OH, g.OW, a.w, a.include_pad, a.divisor);
   });
   return info.Env().Undefined();
 }
@@ -146,8 +144,7 @@ Napi::Value AvgPool2dBackward(const Napi::CallbackInfo& info) {
     using T = decltype(t);
     auto* grad_input_p = checked_ptr<T>(info, 0, g.in, op, "grad_input");
     auto* grad_output_p = checked_ptr<T>(info, 2, g.out, op, "grad_output");
-    on_device(op, [&] { avg_pool2d_backward_cpu<T>(grad_input_p, grad_output_p, g.P, g.H, g.W, g.OH, g.OW, a.w, a.include_pad, a.divisor); },
-              TENSILE_CUDA(avg_pool2d_backward_cuda<T>(grad_input_p, grad_output_p, g.P, g.H, g.W, g.OH, g.OW, a.w, a.include_pad, a.divisor, stream)));
+    TENSILE_ON_DEVICE(op, avg_pool2d_backward, <T>, grad_input_p, grad_output_p, g.P, g.H, g.W, g.OH, g.OW, a.w, a.include_pad, a.divisor);
   });
   return info.Env().Undefined();
 }
@@ -161,8 +158,7 @@ Napi::Value AdaptiveAvgPool2dForward(const Napi::CallbackInfo& info) {
     using T = decltype(t);
     auto* output_p = checked_ptr<T>(info, 0, g.out, op, "output");
     auto* input_p = checked_ptr<T>(info, 2, g.in, op, "input");
-    on_device(op, [&] { adaptive_avg_pool2d_forward_cpu<T>(output_p, input_p, g.P, g.H, g.W, g.OH, g.OW); },
-              TENSILE_CUDA(adaptive_avg_pool2d_forward_cuda<T>(output_p, input_p, g.P, g.H, g.W, g.OH, g.OW, stream)));
+    TENSILE_ON_DEVICE(op, adaptive_avg_pool2d_forward, <T>, output_p, input_p, g.P, g.H, g.W, g.OH, g.OW);
   });
   return info.Env().Undefined();
 }
@@ -176,8 +172,7 @@ Napi::Value AdaptiveAvgPool2dBackward(const Napi::CallbackInfo& info) {
     using T = decltype(t);
     auto* grad_input_p = checked_ptr<T>(info, 0, g.in, op, "grad_input");
     auto* grad_output_p = checked_ptr<T>(info, 2, g.out, op, "grad_output");
-    on_device(op, [&] { adaptive_avg_pool2d_backward_cpu<T>(grad_input_p, grad_output_p, g.P, g.H, g.W, g.OH, g.OW); },
-              TENSILE_CUDA(adaptive_avg_pool2d_backward_cuda<T>(grad_input_p, grad_output_p, g.P, g.H, g.W, g.OH, g.OW, stream)));
+    TENSILE_ON_DEVICE(op, adaptive_avg_pool2d_backward, <T>, grad_input_p, grad_output_p, g.P, g.H, g.W, g.OH, g.OW);
   });
   return info.Env().Undefined();
 }

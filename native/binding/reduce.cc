@@ -25,8 +25,7 @@ Napi::Value ReduceDim(const Napi::CallbackInfo& info) {
     using T = decltype(t);
     T* out = needs_out ? checked_ptr<T>(info, 1, out_n, "reduce", "output") : nullptr;
     const T* x = checked_ptr<T>(info, 5, in_n, "reduce", "input");
-    on_device("reduce", [&] { reduce_dim_cpu<T>(ReduceOp(op), out, idx, x, outer, r, inner); },
-              TENSILE_CUDA(reduce_dim_cuda<T>(ReduceOp(op), out, idx, x, outer, r, inner, stream)));
+    TENSILE_ON_DEVICE("reduce", reduce_dim, <T>, ReduceOp(op), out, idx, x, outer, r, inner);
   });
   return info.Env().Undefined();
 }

@@ -11,7 +11,6 @@
 #include "registry.h"
 #include "util.h"
 
-
 namespace tensile {
 
 void register_error_classes(Napi::Env env, Napi::Object classes);
@@ -55,19 +54,13 @@ void finalize_storage(node_api_basic_env env, void* data, void* /*hint*/) {
   delete s;
 }
 
-// The devices this process can use: probed once (the answer does not change while it runs).
-int cuda_device_count() {
-  static const int n = cuda_probe().device_count;
-  return n;
-}
-
 // Why `device` (1 + n) cannot hold memory, or "" when it can.
 std::string device_unavailable(int device) {
   if (device == 0) return "";
-  CudaProbe p = cuda_probe();
+  const CudaProbe& p = cuda_probe();
   if (!p.compiled) return p.message;
   if (p.device_count == 0) return str_cat(p.error_name, ": ", p.message);
-  if (device - 1 >= cuda_device_count()) return str_cat("this machine has ", cuda_device_count(), " CUDA device", cuda_device_count() == 1 ? "" : "s");
+  if (device - 1 >= p.device_count) return str_cat("this machine has ", p.device_count, " CUDA device", p.device_count == 1 ? "" : "s");
   return "";
 }
 
@@ -81,7 +74,7 @@ void allocate_block(Storage* s) {
     return;
   }
   if (s->pinned) {
-    if (cuda_device_count() > 0 && cuda_host_alloc(&s->data, s->bytes) == 0) return;
+    if (cuda_probe().device_count > 0 && cuda_host_alloc(&s->data, s->bytes) == 0) return;
     s->pinned = false;
   }
 #else
@@ -248,7 +241,7 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CudaProbeJs(const Napi::CallbackInfo& info) {
-  CudaProbe p = cuda_probe();
+  const CudaProbe& p = cuda_probe();
   auto o = Napi::Object::New(info.Env());
   o.Set("compiled", p.compiled);
   o.Set("deviceCount", p.device_count);
@@ -278,7 +271,7 @@ Napi::Value CudaMemoryStats(const Napi::CallbackInfo& info) {
   auto o = Napi::Object::New(info.Env());
   double a = 0, r = 0, p = 0, n = 0;
 #ifdef TENSILE_HAVE_CUDA
-  if (index >= 0 && index < cuda_device_count()) {
+  if (index >= 0 && index < cuda_probe().device_count) {
     CudaAllocatorStats st = cuda_allocator_stats(int(index));
     a = double(st.allocated), r = double(st.reserved), p = double(st.peak_allocated), n = double(st.num_alloc_retries);
   }
@@ -296,7 +289,7 @@ Napi::Value CudaMemoryStats(const Napi::CallbackInfo& info) {
 Napi::Value CudaEmptyCache(const Napi::CallbackInfo& info) {
   int64_t index = int_arg(info, 0);
 #ifdef TENSILE_HAVE_CUDA
-  if (index >= 0 && index < cuda_device_count()) {
+  if (index >= 0 && index < cuda_probe().device_count) {
     check_cuda_status(cuda_empty_cache(int(index)), "cuda.emptyCache");
     cuda_host_empty_cache();
   }

@@ -2,7 +2,6 @@
 
 #include <new>
 
-
 namespace tensile {
 namespace {
 
@@ -70,7 +69,6 @@ thread_local const char* t_op_first_arg = "";
 }  // namespace
 
 int op_device() { return t_op_device; }
-void reset_op_device() { t_op_device = -1; }
 
 cudaStream_t op_stream(const char* op) {
 #ifdef TENSILE_HAVE_CUDA

@@ -139,7 +139,6 @@ T* optional_checked_ptr(const Napi::CallbackInfo& info, int i, __int128 n, const
 // CPU-only build no storage can live on a device (alloc refuses), so that branch is never taken.
 int op_device();  // -1 before the first tensor argument, else 0 = cpu, 1 + n = cuda:n
 inline bool op_on_cuda() { return op_device() > 0; }
-void reset_op_device();
 
 // The stream of the op's device, with that device made current (for the launcher's scratch memory).
 cudaStream_t op_stream(const char* op);
@@ -161,6 +160,12 @@ void on_device(const char* op, CpuFn&& cpu, CudaFn&& cuda) {
   else
     cpu();
 }
+
+// The common case of on_device, with one argument list for both twins:
+//   TENSILE_ON_DEVICE(op, foo, <T>, a, b)  runs foo_cpu<T>(a, b) or foo_cuda<T>(a, b, stream).
+// `tpl` may be empty (non-template kernels).
+#define TENSILE_ON_DEVICE(op, name, tpl, ...) \
+  ::tensile::on_device(op, [&] { name##_cpu tpl(__VA_ARGS__); }, TENSILE_CUDA(name##_cuda tpl(__VA_ARGS__, stream)))
 
 // Errors a CUDA kernel found that the host can only learn at a synchronisation (a class target out
 // of range): the binding queues a small device buffer to look at, and the next read of device memory

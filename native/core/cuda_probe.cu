@@ -66,7 +66,7 @@ CudaProbe probe_once() {
 
 // Probed once per process: the answer does not change while it runs, and probing switches the
 // calling thread's current device, which cuda_set_device caches (so it must happen before any use).
-CudaProbe cuda_probe() {
+const CudaProbe& cuda_probe() {
   static const CudaProbe p = probe_once();
   return p;
 }

@@ -15,6 +15,7 @@ struct CudaProbe {
   int runtime_version;
 };
 
-CudaProbe cuda_probe();
+// Probed once per process (the answer does not change while it runs); the same object every call.
+const CudaProbe& cuda_probe();
 
 }  // namespace tensile

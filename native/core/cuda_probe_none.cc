@@ -3,8 +3,9 @@
 
 namespace tensile {
 
-CudaProbe cuda_probe() {
-  return CudaProbe{false, 0, -1, "NotCompiled", "this build of tensile has no CUDA kernels (built without nvcc)", 0, 0};
+const CudaProbe& cuda_probe() {
+  static const CudaProbe p{false, 0, -1, "NotCompiled", "this build of tensile has no CUDA kernels (built without nvcc)", 0, 0};
+  return p;
 }
 
 }  // namespace tensile
