@@ -96,6 +96,17 @@ export interface Conv2dBinding {
   conv2dBackwardInput(dx: H, dxOff: number, dout: H, doutOff: number, w: H, wOff: number, params: ArrayLike<number>, dtype: number): void;
   conv2dBackwardWeight(dw: H, dwOff: number, dout: H, doutOff: number, x: H, xOff: number, params: ArrayLike<number>, dtype: number): void;
   conv2dBackwardBias(db: H, dbOff: number, dout: H, doutOff: number, params: ArrayLike<number>, dtype: number): void;
+  // max_pool2d(relu(conv2d(x, w) + bias)) in one pass, and its backward from the output's
+  // gradient and the pool's indices (N, OC, PH, PW; into the convolution's planes). window: the
+  // pool's [kH, kW, sH, sW, pH, pW, dH, dW]. CPU only.
+  conv2dReluMaxPool2dForward(
+    out: H, outOff: number, idx: H, idxOff: number, x: H, xOff: number, w: H, wOff: number, bias: Opt, biasOff: number,
+    params: ArrayLike<number>, window: ArrayLike<number>, PH: number, PW: number, dtype: number,
+  ): void;
+  conv2dReluMaxPool2dBackward(
+    dx: Opt, dxOff: number, dw: Opt, dwOff: number, db: Opt, dbOff: number, grad: H, gradOff: number, idx: H, idxOff: number,
+    x: H, xOff: number, w: H, wOff: number, params: ArrayLike<number>, window: ArrayLike<number>, PH: number, PW: number, dtype: number,
+  ): void;
   // TF32 tensor-core products in the CUDA convolutions' GEMMs (tn.backends.cudnn.allowTF32).
   setConvAllowTF32(flag: boolean): void;
 }

@@ -1,6 +1,6 @@
 // Conv2d: a thin shell over F.conv2d that owns weight [outC, inC/groups, kH, kW] and bias [outC].
 import { ValueError } from '../errors';
-import { conv2d } from '../ops/conv2d';
+import { Conv2dOptions as Conv2dOpOptions, conv2d } from '../ops/conv2d';
 import { Tensor, empty } from '../tensor';
 import { defaultLayerInit } from './init';
 import { Module, Parameter } from './module';
@@ -53,7 +53,12 @@ export class Conv2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups });
+    return conv2d(x, this.weight, this.bias, this.convOptions());
+  }
+
+  /** The options of F.conv2d this layer applies. */
+  convOptions(): Conv2dOpOptions {
+    return { stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups };
   }
 
   extraRepr(): string {

@@ -20,11 +20,14 @@ import { Dropout } from './dropout';
 import { Flatten } from './flatten';
 import { Linear } from './linear';
 import { LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh } from './activation';
-import { Identity, Sequential, markKeepsNoTensors, registerPairFusion } from './module';
+import { Identity, Sequential, markKeepsNoTensors, registerFusion } from './module';
 import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from './pooling';
+import { conv2dReluMaxPool2d } from '../ops/conv2d';
 import { reluMaxPool2d } from '../ops/pool2d';
 
 // Every layer here keeps no reference to the tensors it is given or returns (module.ts).
 markKeepsNoTensors(Conv2d, Linear, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Dropout, Flatten, BatchNorm1d, BatchNorm2d, Identity, Sequential);
-// ReLU then MaxPool2d in a Sequential: one pass, no relu output (ops/pool2d.ts reluMaxPool2d).
-registerPairFusion(ReLU, MaxPool2d, (_relu, pool, x) => reluMaxPool2d(x, pool.kernelSize, pool.options));
+// ReLU then MaxPool2d in a Sequential: one pass, no relu output (ops/pool2d.ts reluMaxPool2d); with
+// the Conv2d before them, the weight gradients from the pool's (ops/conv2d.ts conv2dReluMaxPool2d).
+registerFusion([ReLU, MaxPool2d] as const, ([, pool], x) => reluMaxPool2d(x, pool.kernelSize, pool.options));
+registerFusion([Conv2d, ReLU, MaxPool2d] as const, ([conv, , pool], x) => conv2dReluMaxPool2d(x, conv.weight, conv.bias, conv.convOptions(), pool.kernelSize, pool.options));

@@ -238,35 +238,49 @@ export class Sequential extends Module {
     let producer: Module | null = null;
     for (let i = 0; i < mods.length; i++) {
       const m = mods[i];
-      // Two adjacent layers with a fused op (ReLU then MaxPool2d) run as one: see registerPairFusion.
-      const fused = i + 1 < mods.length ? pairFusions.get(m.constructor)?.get(mods[i + 1].constructor) : undefined;
-      const next = fused ? fused(m, mods[i + 1], out) : m.forward(out);
+      // Adjacent layers with a fused op (Conv2d, ReLU, MaxPool2d; ReLU, MaxPool2d) run as one: see registerFusion.
+      const fused = matchFusion(mods, i);
+      const next = fused ? fused.run(mods.slice(i, i + fused.classes.length), out) : m.forward(out);
       if (producer && out !== x && next !== out && out instanceof Tensor && keepsNoTensors(producer) && keepsNoTensors(m)) {
         if (out.gradFn) disposeWithProducer(out);
         else if (!isGradEnabled()) out.dispose();
       }
-      producer = fused ? mods[++i] : m;
+      if (fused) i += fused.classes.length - 1;
+      producer = mods[i];
       out = next;
     }
     return out;
   }
 }
 
-type PairFusion = (first: Module, second: Module, x: Tensor) => Tensor;
-const pairFusions = new Map<object, Map<object, PairFusion>>();
+interface Fusion {
+  classes: readonly object[];
+  run: (mods: Module[], x: Tensor) => Tensor;
+}
+/** Longest chains first, so that a chain wins over a pair at its tail. */
+const fusions: Fusion[] = [];
+
+function matchFusion(mods: Module[], i: number): Fusion | undefined {
+  for (const f of fusions) {
+    if (i + f.classes.length > mods.length) continue;
+    let k = 0;
+    while (k < f.classes.length && mods[i + k].constructor === f.classes[k]) k++;
+    if (k === f.classes.length) return f;
+  }
+  return undefined;
+}
+
+type ModuleClass<M extends Module> = abstract new (...args: never[]) => M;
+type Instances<C extends readonly ModuleClass<Module>[]> = { [K in keyof C]: C[K] extends ModuleClass<infer M> ? M : never };
 
 /**
- * Lets nn.Sequential run two adjacent layers of exactly these classes as one op, run(first,
- * second, x), which must give the values and gradients of second.forward(first.forward(x)): the
- * intermediate is the container's own, so nobody can tell that it was never made.
+ * Lets nn.Sequential run adjacent layers of exactly these classes (subclasses do not match) as one
+ * op, run(layers, x), which must give the values and gradients of the layers applied in turn: the
+ * intermediates are the container's own, so nobody can tell that they were never made.
  */
-export function registerPairFusion<A extends Module, B extends Module>(
-  first: abstract new (...args: never[]) => A,
-  second: abstract new (...args: never[]) => B,
-  run: (first: A, second: B, x: Tensor) => Tensor,
-): void {
-  if (!pairFusions.has(first)) pairFusions.set(first, new Map());
-  pairFusions.get(first)!.set(second, run as PairFusion);
+export function registerFusion<C extends readonly ModuleClass<Module>[]>(classes: C, run: (layers: Instances<C>, x: Tensor) => Tensor): void {
+  fusions.push({ classes, run: run as unknown as Fusion['run'] });
+  fusions.sort((a, b) => b.classes.length - a.classes.length);
 }
 
 const tensorFreeModules = new WeakSet<object>();

@@ -1,12 +1,13 @@
 // 2-D convolution (cross-correlation, as PyTorch) with stride, padding (numbers, pairs, 'valid'
 // or 'same'), dilation and groups, and its backward. One native call forward, one per wanted
 // gradient backward (native/ops/conv2d.h: im2col + GEMM).
-import { record } from '../autograd';
+import { disposeWithProducer, record } from '../autograd';
 import { DTYPE_CODE, isFloating } from '../dtype';
 import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors';
 import { native } from '../native';
 import { Tensor, empty } from '../tensor';
-import { checkSameDevice } from './elementwise';
+import { cast, checkSameDevice } from './elementwise';
+import { MaxPool2dOptions, Size2, maxPoolGeometry, reluMaxPool2d } from './pool2d';
 import { squeeze, unsqueeze } from './shape';
 
 export type IntPair = number | [number, number];
@@ -48,6 +49,106 @@ function pairOf(v: unknown, name: string, min: number): [number, number] {
  * [20, 10, 14, 14].
  */
 export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, options: Conv2dOptions = {}): Tensor {
+  const res = recordConv2d(conv2dSetup(input, weight, bias ?? null, options), input, weight, bias ?? null);
+  return input.ndim === 3 ? squeeze(res, 0) : res;
+}
+
+/** Runs the convolution and records its node: the 4-D output. */
+function recordConv2d(c: Conv2dSetup, input: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
+  const { x4, x, w, b, params, dt, OC } = c;
+  const out = empty([c.N, OC, c.OH, c.OW], { dtype: input.dtype, device: input.device });
+  native.conv2dForward(out.handle, 0, x.handle, x.offset, w.handle, w.offset, b ? b.handle : null, b ? b.offset : 0, params, dt);
+  return record('conv2d', out, [x4, weight, bias], (g) => {
+    const gc = g.contiguous();
+    let gx: Tensor | null = null;
+    let gw: Tensor | null = null;
+    let gb: Tensor | null = null;
+    if (x4.requiresGrad) {
+      gx = empty(x4.shape, { dtype: input.dtype, device: input.device });
+      native.conv2dBackwardInput(gx.handle, 0, gc.handle, gc.offset, w.handle, w.offset, params, dt);
+    }
+    if (weight.requiresGrad) {
+      gw = empty(weight.shape, { dtype: weight.dtype, device: weight.device });
+      native.conv2dBackwardWeight(gw.handle, 0, gc.handle, gc.offset, x.handle, x.offset, params, dt);
+    }
+    if (bias && bias.requiresGrad) {
+      gb = empty([OC], { dtype: bias.dtype, device: bias.device });
+      native.conv2dBackwardBias(gb.handle, 0, gc.handle, gc.offset, params, dt);
+    }
+    return [gx, gw, gb];
+  });
+}
+
+/**
+ * maxPool2d(relu(conv2d(input, weight, bias, convOptions)), kernelSize, poolOptions): the
+ * Conv2d -> ReLU -> MaxPool2d block of most CNNs as one op, which nn.Sequential runs through this.
+ * Values and gradients are those of the three ops. On the CPU it is one native pass each way
+ * (native/ops/conv2d_pool_cpu.cc): the convolution's output is pooled while still in cache and never
+ * kept, and the weight and bias gradients come straight from the pool's gradient and indices (a 2x2
+ * pool passes each window's gradient to one position, so the dense kernels would spend 3/4 of their
+ * work on zeros). On CUDA it runs the three ops.
+ */
+export function conv2dReluMaxPool2d(
+  input: Tensor,
+  weight: Tensor,
+  bias: Tensor | null | undefined,
+  convOptions: Conv2dOptions,
+  kernelSize: Size2,
+  poolOptions: Omit<MaxPool2dOptions, 'returnIndices'> = {},
+): Tensor {
+  const c = conv2dSetup(input, weight, bias ?? null, convOptions);
+  if (c.x4.device !== 'cpu') {
+    // The three ops, the convolution's output released as nn.Sequential releases its intermediates:
+    // by backward, once its node has run, or now without a graph (no backward reads it).
+    const y = recordConv2d(c, input, weight, bias ?? null);
+    const pooled = reluMaxPool2d(y, kernelSize, poolOptions);
+    if (y.gradFn) disposeWithProducer(y);
+    else y.dispose();
+    return input.ndim === 3 ? squeeze(pooled, 0) : pooled;
+  }
+  const { x4, x, w, b, params, dt, N, OC } = c;
+  const pg = maxPoolGeometry([N, OC, c.OH, c.OW], x.dtype, kernelSize, poolOptions);
+  const [PH, PW] = [pg.OH, pg.OW];
+  const out = empty([N, OC, PH, PW], { dtype: x.dtype });
+  const indices = empty([N, OC, PH, PW], { dtype: 'int64' });
+  native.conv2dReluMaxPool2dForward(out.handle, 0, indices.handle, 0, x.handle, x.offset, w.handle, w.offset, b ? b.handle : null, b ? b.offset : 0, params, pg.window, PH, PW, dt);
+  const res = record(
+    'conv2d_relu_max_pool2d',
+    out,
+    [x4, weight, bias],
+    (g) => {
+      const gy = (g.dtype === out.dtype ? g : cast(g, out.dtype)).contiguous();
+      const gx = x4.requiresGrad ? empty(x4.shape, { dtype: x4.dtype }) : null;
+      const gw = weight.requiresGrad ? empty(weight.shape, { dtype: weight.dtype }) : null;
+      const gb = bias && bias.requiresGrad ? empty([OC], { dtype: bias.dtype }) : null;
+      native.conv2dReluMaxPool2dBackward(
+        gx ? gx.handle : null, 0, gw ? gw.handle : null, 0, gb ? gb.handle : null, 0, gy.handle, gy.offset, indices.handle, 0,
+        x.handle, x.offset, w.handle, w.offset, params, pg.window, PH, PW, dt,
+      );
+      return [gx, gw, gb];
+    },
+    [indices],
+  );
+  if (!res.gradFn) indices.dispose();
+  return input.ndim === 3 ? squeeze(res, 0) : res;
+}
+
+/** A convolution's arguments, checked: its contiguous operands, geometry and output size. */
+interface Conv2dSetup {
+  /** the input as 4-D (unsqueezed when unbatched), and its contiguous copy */
+  x4: Tensor;
+  x: Tensor;
+  w: Tensor;
+  b: Tensor | null;
+  params: Int32Array;
+  dt: number;
+  N: number;
+  OC: number;
+  OH: number;
+  OW: number;
+}
+
+function conv2dSetup(input: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions): Conv2dSetup {
   // --- dtypes and devices
   if (!isFloating(input.dtype)) throw new DTypeError(`conv2d: expected a float32 or float64 input but got ${input.dtype}`);
   if (weight.dtype !== input.dtype) throw new DTypeError(`conv2d: input (${input.dtype}) and weight (${weight.dtype}) must have the same dtype`);
@@ -111,27 +212,5 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor | null, opti
   const w = weight.contiguous();
   const b = bias ? bias.contiguous() : null;
   const dt = DTYPE_CODE[input.dtype];
-  const out = empty([N, OC, OH, OW], { dtype: input.dtype, device: input.device });
-  native.conv2dForward(out.handle, 0, x.handle, x.offset, w.handle, w.offset, b ? b.handle : null, b ? b.offset : 0, params, dt);
-
-  const res = record('conv2d', out, [x4, weight, bias], (g) => {
-    const gc = g.contiguous();
-    let gx: Tensor | null = null;
-    let gw: Tensor | null = null;
-    let gb: Tensor | null = null;
-    if (x4.requiresGrad) {
-      gx = empty(x4.shape, { dtype: input.dtype, device: input.device });
-      native.conv2dBackwardInput(gx.handle, 0, gc.handle, gc.offset, w.handle, w.offset, params, dt);
-    }
-    if (weight.requiresGrad) {
-      gw = empty(weight.shape, { dtype: weight.dtype, device: weight.device });
-      native.conv2dBackwardWeight(gw.handle, 0, gc.handle, gc.offset, x.handle, x.offset, params, dt);
-    }
-    if (bias && bias.requiresGrad) {
-      gb = empty([OC], { dtype: bias.dtype, device: bias.device });
-      native.conv2dBackwardBias(gb.handle, 0, gc.handle, gc.offset, params, dt);
-    }
-    return [gx, gw, gb];
-  });
-  return input.ndim === 3 ? squeeze(res, 0) : res;
+  return { x4, x, w, b, params, dt, N, OC, OH, OW };
 }

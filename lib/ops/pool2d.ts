@@ -3,7 +3,7 @@
 // ceil_mode's rule that the last window must start inside the input or the left padding. The
 // kernels see P = N*C independent planes; each backward is one native call.
 import { record } from '../autograd';
-import { DTYPE_CODE, isFloating } from '../dtype';
+import { DTYPE_CODE, DType, isFloating } from '../dtype';
 import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors';
 import { native } from '../native';
 import { Tensor, empty } from '../tensor';
@@ -62,7 +62,14 @@ interface Geometry {
   OW: number;
 }
 
-function checkInput(input: Tensor, op: string): void {
+/** What the shape checks read of an input: a Tensor, or the shape and dtype of one not made yet. */
+interface ShapeLike {
+  readonly shape: readonly number[];
+  readonly ndim: number;
+  readonly dtype: DType;
+}
+
+function checkInput(input: ShapeLike, op: string): void {
   if (input.ndim !== 3 && input.ndim !== 4) {
     throw new ShapeError(`${op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, but got input of shape ${fmtShape(input.shape)}`);
   }
@@ -72,7 +79,7 @@ function checkInput(input: Tensor, op: string): void {
   if (!isFloating(input.dtype)) throw new DTypeError(`${op}: expected a float32 or float64 tensor but got ${input.dtype}`);
 }
 
-function geometry(input: Tensor, OH: number, OW: number): Geometry {
+function geometry(input: ShapeLike, OH: number, OW: number): Geometry {
   const lead = input.shape.slice(0, -2);
   const H = input.shape[input.ndim - 2];
   const W = input.shape[input.ndim - 1];
@@ -80,7 +87,7 @@ function geometry(input: Tensor, OH: number, OW: number): Geometry {
 }
 
 /** Kernel, stride, padding, dilation and output size of a max or average pool, all checked. */
-function windowGeometry(input: Tensor, op: string, kernelSize: Size2, stride: Size2 | null | undefined, padding: Size2, dilation: Size2, ceilMode: boolean) {
+function windowGeometry(input: ShapeLike, op: string, kernelSize: Size2, stride: Size2 | null | undefined, padding: Size2, dilation: Size2, ceilMode: boolean) {
   checkInput(input, op);
   const k = pair(kernelSize, 'kernel_size', op, 1);
   const s = stride === null || stride === undefined || (typeof stride !== 'number' && stride.length === 0) ? k : pair(stride, 'stride', op, 1);
@@ -132,20 +139,55 @@ export function reluMaxPool2d(input: Tensor, kernelSize: Size2, options: Omit<Ma
   return maxPoolImpl(input, kernelSize, { ...options, returnIndices: false }, true) as Tensor;
 }
 
-function maxPoolImpl(input: Tensor, kernelSize: Size2, options: MaxPool2dOptions, relu: boolean): Tensor | { output: Tensor; indices: Tensor } {
-  const op = 'max_pool2d';
-  const { k, s, p, d, g } = windowGeometry(input, op, kernelSize, options.stride, options.padding ?? 0, options.dilation ?? 1, options.ceilMode ?? false);
+/** One max (or relu-max) pool forward, recorded nowhere: its output, indices and geometry. */
+interface MaxPoolForward {
+  out: Tensor;
+  indices: Tensor;
+  /** the contiguous input the indices index */
+  x: Tensor;
+  P: number;
+  H: number;
+  W: number;
+  OH: number;
+  OW: number;
+  /** [kH, kW, sH, sW, pH, pW, dH, dW] */
+  window: number[];
+}
+
+/**
+ * The output size and window [kH, kW, sH, sW, pH, pW, dH, dW] of maxPool2d on an input of this
+ * shape and dtype, with the same checks and errors (for a pool fused after another op).
+ */
+export function maxPoolGeometry(shape: readonly number[], dtype: DType, kernelSize: Size2, options: Omit<MaxPool2dOptions, 'returnIndices'>): { OH: number; OW: number; window: number[] } {
+  const { k, s, p, d, g } = windowGeometry({ shape, ndim: shape.length, dtype }, 'max_pool2d', kernelSize, options.stride, options.padding ?? 0, options.dilation ?? 1, options.ceilMode ?? false);
+  return { OH: g.OH, OW: g.OW, window: [k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]] };
+}
+
+/** Runs the max pool (maxPool2d(relu(input)) with `relu`) without recording it. */
+function maxPoolForward(input: Tensor, kernelSize: Size2, options: Omit<MaxPool2dOptions, 'returnIndices'>, relu: boolean): MaxPoolForward {
+  const { k, s, p, d, g } = windowGeometry(input, 'max_pool2d', kernelSize, options.stride, options.padding ?? 0, options.dilation ?? 1, options.ceilMode ?? false);
   const x = input.contiguous();
   const outShape = [...g.lead, g.OH, g.OW];
   const out = empty(outShape, { dtype: x.dtype, device: x.device });
   const indices = empty(outShape, { dtype: 'int64', device: x.device });
   native.maxPool2dForward(out.handle, 0, indices.handle, 0, x.handle, x.offset, g.P, g.H, g.W, g.OH, g.OW, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], DTYPE_CODE[x.dtype], relu);
-  const backward = (grad: Tensor): Tensor[] => {
-    const gy = asDtype(grad, x);
-    const dx = empty(x.shape, { dtype: x.dtype, device: x.device });
-    native.maxPool2dBackward(dx.handle, 0, gy.handle, gy.offset, indices.handle, 0, g.P, g.H, g.W, g.OH, g.OW, DTYPE_CODE[x.dtype], k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]);
-    return [dx];
-  };
+  return { out, indices, x, P: g.P, H: g.H, W: g.W, OH: g.OH, OW: g.OW, window: [k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]] };
+}
+
+/** The gradient of a maxPoolForward's input (dense: the window's gradient at its index, else 0). */
+function maxPoolBackward(grad: Tensor, f: MaxPoolForward): Tensor {
+  const gy = asDtype(grad, f.x);
+  const dx = empty(f.x.shape, { dtype: f.x.dtype, device: f.x.device });
+  const [kH, kW, sH, sW, pH, pW, dH, dW] = f.window;
+  native.maxPool2dBackward(dx.handle, 0, gy.handle, gy.offset, f.indices.handle, 0, f.P, f.H, f.W, f.OH, f.OW, DTYPE_CODE[f.x.dtype], kH, kW, sH, sW, pH, pW, dH, dW);
+  return dx;
+}
+
+function maxPoolImpl(input: Tensor, kernelSize: Size2, options: MaxPool2dOptions, relu: boolean): Tensor | { output: Tensor; indices: Tensor } {
+  const op = 'max_pool2d';
+  const f = maxPoolForward(input, kernelSize, options, relu);
+  const { out, indices } = f;
+  const backward = (grad: Tensor): Tensor[] => [maxPoolBackward(grad, f)];
   if (options.returnIndices) {
     record(op, out, [input], backward);
     return { output: out, indices };

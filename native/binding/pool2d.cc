@@ -46,17 +46,6 @@ Pool2dWindow window_arg(const Napi::CallbackInfo& info, int i, bool dilated, con
   return w;
 }
 
-// True when every idx[k] lies in [-1, plane). A min/max reduction that vectorises only with 64-bit
-// compares (AVX2; SSE2 has none), hence the clones: at baseline it was slower than the kernel.
-__attribute__((target_clones("avx512f", "avx2", "default"))) bool indices_in_range(const int64_t* idx, int64_t n, int64_t plane) {
-  int64_t lo = 0, hi = -1;
-  for (int64_t k = 0; k < n; k++) {
-    lo = idx[k] < lo ? idx[k] : lo;
-    hi = idx[k] > hi ? idx[k] : hi;
-  }
-  return lo >= -1 && hi < plane;
-}
-
 // maxPool2dForward(out, outOff, indices, indicesOff, x, xOff, P, H, W, OH, OW, kH, kW, sH, sW, pH, pW, dH, dW, dtype[, relu])
 // out (P, OH, OW) of dtype, indices (P, OH, OW) int64, x (P, H, W) of dtype; relu fuses relu before the pool.
 Napi::Value MaxPool2dForward(const Napi::CallbackInfo& info) {

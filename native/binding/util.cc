@@ -260,4 +260,15 @@ bool is_null_arg(const Napi::CallbackInfo& info, int i) {
   return t == napi_null || t == napi_undefined;
 }
 
+// A min/max reduction that vectorises only with 64-bit compares (AVX2; SSE2 has none), hence the
+// clones: at baseline it was slower than the pooling kernel it guards.
+__attribute__((target_clones("avx512f", "avx2", "default"))) bool indices_in_range(const int64_t* idx, int64_t n, int64_t plane) {
+  int64_t lo = 0, hi = -1;
+  for (int64_t k = 0; k < n; k++) {
+    lo = idx[k] < lo ? idx[k] : lo;
+    hi = idx[k] > hi ? idx[k] : hi;
+  }
+  return lo >= -1 && hi < plane;
+}
+
 }  // namespace tensile

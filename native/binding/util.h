@@ -126,6 +126,10 @@ T* optional_checked_ptr(const Napi::CallbackInfo& info, int i, __int128 n, const
   return is_null_arg(info, i) ? nullptr : checked_ptr<T>(info, i, n, op, name, report);
 }
 
+// True when every idx[k] lies in [-1, plane): the one-pass check of argmax indices (max pooling,
+// the sparse convolution backward) before a CPU kernel scatters through them.
+bool indices_in_range(const int64_t* idx, int64_t n, int64_t plane);
+
 // ---------------------------------------------------------------------------------------------
 // the device an op runs on
 //

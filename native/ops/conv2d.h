@@ -13,6 +13,8 @@
 #pragma once
 #include <cstdint>
 
+#include "pool2d.h"
+
 namespace tensile {
 
 // Input row ih of output row oh and kernel row kh is oh * strideH - padH + kh * dilH; rows
@@ -40,5 +42,23 @@ void conv2d_backward_weight_cpu(T* dweight, const T* dout, const T* inp, const C
 // dbias (OC) = dout summed over N, OH, OW.
 template <typename T>
 void conv2d_backward_bias_cpu(T* dbias, const T* dout, const Conv2dParams& p);
+
+// conv2d -> relu -> max_pool2d in one pass (conv2d_pool_cpu.cc), CPU only: on CUDA, lib runs the three
+// ops. The pool's window is `win`, its output PH x PW per plane.
+// out, indices (N, OC, PH, PW) = max_pool2d_forward_cpu(relu) of conv2d_forward_cpu(inp, weight, bias);
+// the indices index the convolution's (OH, OW) planes, -1 where relu passes no gradient.
+template <typename T>
+void conv2d_relu_max_pool2d_forward_cpu(T* out, int64_t* indices, const T* inp, const T* weight, const T* bias, const Conv2dParams& p,
+                                        const Pool2dWindow& win, int64_t PH, int64_t PW);
+
+// The gradients of that op's input, weight and bias (any may be null: not wanted; those given are
+// overwritten) from its output's gradient `grad` and its indices (N, OC, PH, PW), which must lie in
+// [-1, OH*OW) (the binding checks). The weight and bias gradients cost what the PH*PW positions do,
+// not OH*OW (with AVX-512; elsewhere, and for patch rows KW*C shorter than 16, the dense kernel on the
+// unpooled gradient). A tap whose convolution output got no gradient is not multiplied through, so an
+// infinite input there no longer turns the weight gradient into NaN as the dense kernels would.
+template <typename T>
+void conv2d_relu_max_pool2d_backward_cpu(T* dinp, T* dweight, T* dbias, const T* grad, const int64_t* indices, const T* inp, const T* weight,
+                                         const Conv2dParams& p, const Pool2dWindow& win, int64_t PH, int64_t PW);
 
 }  // namespace tensile

@@ -109,3 +109,41 @@ describe('Module', () => {
     expect(s).toContain('(7): Linear(inFeatures=500, outFeatures=10, bias=true)');
   });
 });
+
+describe('nn.Sequential runs known layer chains as one op', () => {
+  const grads = (m: tn.nn.Module) => m.parameters().map((p) => Array.from(p.grad!.data as Float64Array));
+
+  test('Conv2d -> ReLU -> MaxPool2d: the fused op, with the values and gradients of the layers one by one', () => {
+    tn.manualSeed(5);
+    const seq = new nn.Sequential(new nn.Conv2d(16, 8, 3, { padding: 1, dtype: 'float64' }), new nn.ReLU(), new nn.MaxPool2d(2), new nn.ReLU(), new nn.MaxPool2d(2));
+    const x = tn.randn([3, 16, 12, 12], { dtype: 'float64' });
+    const out = seq.forward(x);
+    // the chain of three at the head, then the pair (ReLU, MaxPool2d)
+    expect(out.gradFn!.name).toBe('relu_max_pool2d');
+    expect(out.gradFn!.inputs[0]!.gradFn!.name).toBe('conv2d_relu_max_pool2d');
+    out.sum().backward();
+    const fused = grads(seq);
+    seq.zeroGrad();
+    let y = x;
+    for (const m of seq.children()) y = m.forward(y);
+    expect(Array.from(y.data as Float64Array)).toEqual(Array.from(out.data as Float64Array));
+    y.sum().backward();
+    grads(seq).forEach((g, i) => g.forEach((v, j) => expect(Math.abs(v - fused[i][j])).toBeLessThan(1e-12 * (1 + Math.abs(v)))));
+  });
+
+  test('subclasses are not matched: they may do what they like', () => {
+    class Conv2dTimesTwo extends nn.Conv2d {
+      forward(x: tn.Tensor): tn.Tensor {
+        return super.forward(x).mul(2);
+      }
+    }
+    tn.manualSeed(6);
+    const seq = new nn.Sequential(new Conv2dTimesTwo(3, 4, 3), new nn.ReLU(), new nn.MaxPool2d(2));
+    const x = tn.randn([2, 3, 8, 8]);
+    const out = seq.forward(x);
+    expect(out.gradFn!.name).toBe('relu_max_pool2d');
+    const conv = seq.children()[0] as Conv2dTimesTwo;
+    const ref = tn.F.maxPool2d(tn.F.relu(tn.F.conv2d(x, conv.weight, conv.bias).mul(2)), 2) as tn.Tensor;
+    expect(Array.from(out.data as Float32Array)).toEqual(Array.from(ref.data as Float32Array));
+  });
+});

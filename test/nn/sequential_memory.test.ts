@@ -45,7 +45,10 @@ describe('nn.Sequential releases its intermediates', () => {
     const ga = grads(a);
     a.zeroGrad();
     lossOf(b, x, y).backward();
-    expect(grads(a)).toEqual(ga);
+    // The Sequential runs each Conv2d -> ReLU -> MaxPool2d as one op, which sums the weight
+    // gradients in another order: equal to float rounding (a freed block reused early would not be).
+    const gb = grads(a);
+    gb.forEach((g, i) => g.forEach((v, j) => expect(Math.abs(v - ga[i][j])).toBeLessThanOrEqual(1e-6 + 1e-5 * Math.abs(ga[i][j]))));
     // the user module's saved inputs are untouched
     for (const w of b.children() as Wrap[]) for (const t of w.seen) expect(t.isDisposed).toBe(false);
   });

@@ -8,7 +8,8 @@ import * as path from 'path';
 import * as tn from '../../lib';
 import { Tensor } from '../../lib';
 import { native } from '../../lib/native';
-import { Conv2dOptions, conv2d } from '../../lib/ops/conv2d';
+import { Conv2dOptions, conv2d, conv2dReluMaxPool2d } from '../../lib/ops/conv2d';
+import { MaxPool2dOptions } from '../../lib/ops/pool2d';
 import { expectClose, gradcheck, randLeaf } from '../helpers/gradcheck';
 import { randArray } from '../helpers/reference_gemm';
 import { RefConvGeometry, refConv2d, refConv2dBackward, refOutSize } from '../helpers/reference_conv2d';
@@ -314,5 +315,125 @@ describe('conv2d errors', () => {
     expect(fwd(params, out, x([1, 2, 5, 4]))).toThrow('conv2d: input needs 50 elements from offset 0 but its storage holds 40');
     expect(() => native.conv2dBackwardBias(x([2]).handle, 0, out.handle, 0, params, 0)).toThrow('conv2d: bias gradient needs 3 elements from offset 0 but its storage holds 2');
     expect(() => native.conv2dBackwardWeight(w.handle, 0, out.handle, 0, xi.handle, 0, params, 2)).toThrow(tn.DTypeError);
+  });
+});
+
+describe('conv2dReluMaxPool2d: Conv2d -> ReLU -> MaxPool2d as one op', () => {
+  // [label, input, weight, conv options, pool kernel, pool options]. They reach: a one-channel
+  // input (weight gradient through the dense kernel), patch rows of 1-2 vectors (rows fused in the
+  // row kernels) and of 12 (two column blocks), padding, stride, 5x5, an overlapping 3x3 pool with
+  // padding, dilation and ceil mode, groups, 'same', a non-square pool, unbatched input, N = 1.
+  type Case = [string, number[], number[], Conv2dOptions, number | number[], MaxPool2dOptions];
+  const cases: Case[] = [
+    ['classic conv1', [4, 1, 28, 28], [10, 1, 3, 3], {}, 2, {}],
+    ['classic conv2', [5, 10, 13, 13], [20, 10, 3, 3], {}, 2, {}],
+    ['standard conv2', [3, 32, 14, 14], [16, 32, 3, 3], { padding: 1 }, 2, {}],
+    ['two column blocks', [2, 64, 8, 9], [6, 64, 3, 3], { padding: 1 }, 2, {}],
+    ['5x5 stride 2, 3x3 pool stride 2 padding 1', [3, 5, 17, 15], [7, 5, 5, 5], { padding: 2, stride: 2 }, 3, { stride: 2, padding: 1 }],
+    ['dilation 2, ceil mode', [3, 6, 17, 15], [8, 6, 3, 3], { dilation: 2, padding: 1 }, 2, { ceilMode: true }],
+    ['groups 2', [3, 6, 11, 10], [8, 3, 3, 3], { groups: 2, padding: 1 }, 2, {}],
+    ["'same', pool [2, 3]", [2, 8, 9, 9], [6, 8, 2, 3], { padding: 'same' }, [2, 3], {}],
+    ['unbatched', [6, 12, 12], [8, 6, 3, 3], { padding: 1 }, 2, {}],
+    ['one image', [1, 16, 10, 10], [4, 16, 3, 3], {}, 2, {}],
+  ];
+  const composed = (x: Tensor, w: Tensor, b: Tensor | null, copt: Conv2dOptions, k: number | number[], popt: object) =>
+    tn.nn.functional.maxPool2d(tn.nn.functional.relu(conv2d(x, w, b, copt)), k, popt) as Tensor;
+
+  // Values and all three gradients of the fused op against the three ops, in float64.
+  function fusedAgainstComposed(xs: number[], ws: number[], copt: Conv2dOptions, k: number | number[], popt: object, seed: number) {
+    const x = randLeaf(xs, seed), w = randLeaf(ws, seed + 1), b = randLeaf([ws[0]], seed + 2);
+    const fused = conv2dReluMaxPool2d(x, w, b, copt, k, popt);
+    const ref = composed(x, w, b, copt, k, popt);
+    expect(fused.shape).toEqual(ref.shape);
+    const gout = randLeaf(ref.shape, seed + 3).detach();
+    fused.backward(gout);
+    const got = [x.grad!, w.grad!, b.grad!].map(values);
+    x.grad = w.grad = b.grad = null;
+    ref.backward(gout);
+    return { out: [values(fused), values(ref)], grads: got.map((g, i) => [g, values([x, w, b][i].grad!)]) };
+  }
+
+  test.each(cases)('%s: values and gradients are those of the three ops (float64)', (label, xs, ws, copt, k, popt) => {
+    const r = fusedAgainstComposed(xs, ws, copt, k, popt, 7);
+    // Each thread convolves its share of the images, which may take another kernel than the whole batch.
+    expectClose(r.out[0], r.out[1], 1e-12, 1e-12, `${label}: output`);
+    r.grads.forEach(([a, e], i) => expectClose(a, e, 1e-12, 1e-10, `${label}: gradient ${['input', 'weight', 'bias'][i]}`));
+  });
+
+  test('float32: classic and standard shapes within float rounding', () => {
+    for (const [xs, ws, copt] of [[[20, 10, 13, 13], [20, 10, 3, 3], {}], [[4, 32, 14, 14], [64, 32, 3, 3], { padding: 1 }]] as [number[], number[], Conv2dOptions][]) {
+      const x = randLeaf(xs, 3).to('float32').detach().requiresGrad_(), w = randLeaf(ws, 4).to('float32').detach().requiresGrad_();
+      const b = randLeaf([ws[0]], 5).to('float32').detach().requiresGrad_();
+      const y = conv2dReluMaxPool2d(x, w, b, copt, 2);
+      const ref = composed(x, w, b, copt, 2, {});
+      expectClose(values(y), values(ref), 1e-5, 1e-5, 'float32 output');
+      y.sum().backward();
+      const got = [x.grad!, w.grad!, b.grad!].map(values);
+      x.grad = w.grad = b.grad = null;
+      ref.sum().backward();
+      got.forEach((g, i) => expectClose(g, values([x, w, b][i].grad!), 1e-4, 1e-4, `float32 gradient ${i}`));
+    }
+  });
+
+  test('float64 central differences', () => {
+    const inputs = [randLeaf([2, 16, 6, 6], 21), randLeaf([3, 16, 3, 3], 22), randLeaf([3], 23)];
+    gradcheck((x, w, b) => conv2dReluMaxPool2d(x, w, b, { padding: 1 }, 2), inputs);
+    const thin = [randLeaf([2, 1, 7, 7], 24), randLeaf([2, 1, 3, 3], 25), randLeaf([2], 26)];
+    gradcheck((x, w, b) => conv2dReluMaxPool2d(x, w, b, {}, 2, { stride: 1 }), thin);
+  });
+
+  test('only the wanted gradients; no graph under noGrad', () => {
+    const x = randLeaf([2, 16, 6, 6], 31).detach(), w = randLeaf([3, 16, 3, 3], 32), b = randLeaf([3], 33).detach();
+    conv2dReluMaxPool2d(x, w, b, {}, 2).sum().backward();
+    expect(x.grad).toBeNull();
+    expect(b.grad).toBeNull();
+    expect(w.grad!.shape).toEqual([3, 16, 3, 3]);
+    const y = tn.noGrad(() => conv2dReluMaxPool2d(x, w, b, {}, 2));
+    expect(y.gradFn).toBeNull();
+  });
+
+  test('errors name the op that failed', () => {
+    const w = tn.zeros([4, 3, 3, 3]);
+    expect(() => conv2dReluMaxPool2d(tn.zeros([1, 2, 8, 8]), w, null, {}, 2)).toThrow('conv2d: input [1, 2, 8, 8] has 2 channels but weight [4, 3, 3, 3] expects 3');
+    expect(() => conv2dReluMaxPool2d(tn.zeros([1, 3, 4, 4]), w, null, {}, 3)).toThrow(tn.ShapeError);
+    expect(() => conv2dReluMaxPool2d(tn.zeros([1, 3, 4, 4]), w, null, {}, 3)).toThrow('max_pool2d: input [1, 4, 2, 2] is too small');
+    expect(() => conv2dReluMaxPool2d(tn.zeros([1, 3, 8, 8]), w, null, {}, 2, { padding: 2 })).toThrow('max_pool2d: padding should be at most half of kernel size');
+  });
+
+  test('the binding checks the pool geometry and the indices', () => {
+    const params = [1, 16, 6, 6, 3, 3, 3, 4, 4, 1, 1, 0, 0, 1, 1, 1];
+    const x = tn.randn([1, 16, 6, 6]), w = tn.randn([3, 16, 3, 3]), g = tn.ones([1, 3, 2, 2]);
+    const idx = tn.zeros([1, 3, 2, 2], { dtype: 'int64' });
+    const bwd = (i: Tensor, win = [2, 2, 2, 2, 0, 0, 1, 1], PH = 2) => () =>
+      native.conv2dReluMaxPool2dBackward(null, 0, w.handle, 0, null, 0, g.handle, 0, i.handle, 0, x.handle, 0, w.handle, 0, params, win, PH, 2, 0);
+    expect(bwd(idx)).not.toThrow();
+    expect(bwd(tn.full([1, 3, 2, 2], 16, { dtype: 'int64' }))).toThrow(tn.IndexError);
+    expect(bwd(tn.full([1, 3, 2, 2], 16, { dtype: 'int64' }))).toThrow('conv2d_relu_max_pool2d_backward: index 16 at position 0 is out of range for an output plane of 4x4');
+    expect(bwd(idx, [2, 2, 2, 2, 0, 0, 1])).toThrow(tn.ValueError);
+    expect(bwd(idx, [2, 2, 2, 2, 0, 0, 1, 1], 3)).toThrow('conv2d_relu_max_pool2d_backward: a pooled output of 3x2 does not fit a 4x4 plane');
+  });
+
+  test('the dense weight path (TENSILE_CONV_POOL_WEIGHT=dense) agrees with the default one', () => {
+    // The path is chosen once per process: a child runs the native op on seeded data both ways.
+    const script = `
+      const path = require('path');
+      const n = process.env.TENSILE_NATIVE ? require(path.resolve(process.env.TENSILE_NATIVE)) : require('node-gyp-build')(process.cwd());
+      let seed = 5;
+      const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+      const [N, C, H, W, OC] = [4, 10, 13, 13, 20], params = [N, C, H, W, OC, 3, 3, 11, 11, 1, 1, 0, 0, 1, 1, 1], win = [2, 2, 2, 2, 0, 0, 1, 1];
+      const make = (len) => { const a = Float64Array.from({ length: len }, rnd); const h = n.alloc(len * 8, 0); n.write(h, 0, a); return h; };
+      const x = make(N * C * H * W), w = make(OC * C * 9), b = make(OC), g = make(N * OC * 25);
+      const out = n.alloc(N * OC * 25 * 8, 0), idx = n.alloc(N * OC * 25 * 8, 0), dx = n.alloc(N * C * H * W * 8, 0), dw = n.alloc(OC * C * 9 * 8, 0), db = n.alloc(OC * 8, 0);
+      n.conv2dReluMaxPool2dForward(out, 0, idx, 0, x, 0, w, 0, b, 0, params, win, 5, 5, 1);
+      n.conv2dReluMaxPool2dBackward(dx, 0, dw, 0, db, 0, g, 0, idx, 0, x, 0, w, 0, params, win, 5, 5, 1);
+      const rd = (h, len) => Array.from(new Float64Array(n.read(h, 0, len * 8)));
+      process.stdout.write(JSON.stringify([rd(dx, N * C * H * W), rd(dw, OC * C * 9), rd(db, OC)]));`;
+    const root = path.join(__dirname, '..', '..');
+    const run = (env: Record<string, string | undefined>) =>
+      JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: root, env: { ...process.env, TENSILE_CONV_POOL_WEIGHT: undefined, ...env } as NodeJS.ProcessEnv, encoding: 'utf8' })) as number[][];
+    const dense = run({ TENSILE_CONV_POOL_WEIGHT: 'dense' });
+    const dflt = run({});
+    ['input', 'weight', 'bias'].forEach((name, i) => expectClose(dflt[i], dense[i], 1e-12, 1e-10, `${name} gradient`));
+    expect(dense[1].some((v) => v !== 0)).toBe(true);
   });
 });
