@@ -323,9 +323,13 @@ struct Problem {
 // Images per sub-chunk of a task: about kChunkBytes of convolution output (at least one image),
 // which stays in the core's cache between the two kernels that write and read it.
 constexpr int64_t kChunkBytes = int64_t(512) << 10;
+// Images are split evenly: 20 images at 19 per chunk would leave a chunk of one, where the
+// convolution kernels run at half their speed per image.
 template <typename T>
-int64_t images_per_chunk(const Conv2dParams& p) {
-  return std::max<int64_t>(1, kChunkBytes / std::max<int64_t>(1, p.OC * p.OH * p.OW * int64_t(sizeof(T))));
+int64_t images_per_chunk(const Conv2dParams& p, int64_t images) {
+  const int64_t most = std::max<int64_t>(1, kChunkBytes / std::max<int64_t>(1, p.OC * p.OH * p.OW * int64_t(sizeof(T))));
+  const int64_t chunks = (images + most - 1) / most;
+  return std::max<int64_t>(1, (images + chunks - 1) / chunks);
 }
 
 // Tasks: one per thread, each a contiguous share of the images.
@@ -381,7 +385,7 @@ void backward_task(T* dinp, T* dw, double* db, const T* grad, const int64_t* idx
   const bool dense_weight = dw && !pr.sparse;
   if (!dinp && !dense_weight) return;
   // The dense kernels, a few images at a time, on the unpooled gradient.
-  const int64_t per = images_per_chunk<T>(p), plane = p.OH * p.OW;
+  const int64_t per = images_per_chunk<T>(p, n1 - n0), plane = p.OH * p.OW;
   ScratchBuffer<T> G(size_t(std::min(per, n1 - n0) * p.OC * plane));
   ScratchBuffer<T> part(dense_weight ? size_t(pr.p.OC * pr.K) : 1);
   for (int64_t a = n0; a < n1; a += per) {
@@ -401,11 +405,12 @@ void backward_task(T* dinp, T* dw, double* db, const T* grad, const int64_t* idx
 template <typename T>
 void conv2d_relu_max_pool2d_forward_cpu(T* out, int64_t* indices, const T* inp, const T* weight, const T* bias, const Conv2dParams& p,
                                         const Pool2dWindow& win, int64_t PH, int64_t PW) {
-  const int64_t tasks = task_count(p.N), per = images_per_chunk<T>(p), J = PH * PW;
+  const int64_t tasks = task_count(p.N), J = PH * PW;
   parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++) {
       const int64_t n0 = t * p.N / tasks, n1 = (t + 1) * p.N / tasks;
       if (n1 <= n0) continue;
+      const int64_t per = images_per_chunk<T>(p, n1 - n0);
       ScratchBuffer<T> y(size_t(std::min(per, n1 - n0) * p.OC * p.OH * p.OW));
       for (int64_t a = n0; a < n1; a += per) {
         Conv2dParams q = p;
