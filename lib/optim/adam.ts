@@ -21,8 +21,8 @@ export interface AdamOptions {
   /** Maximize the objective instead of minimizing (default false). */
   maximize?: boolean;
   /**
-   * Multi-tensor updates (one native call per device and dtype of a group): default (null) on
-   * CUDA only, true everywhere, false nowhere. Not a group option; the results are the same bits.
+   * Multi-tensor updates (one native call per device and dtype of a group): default (null) and
+   * true everywhere, false nowhere. Not a group option; the results are the same bits.
    */
   foreach?: boolean | null;
 }

@@ -1,9 +1,10 @@
 // Optimizer: PyTorch's torch.optim.Optimizer. Parameter groups carry their own options (lr,
 // momentum, ...), per-parameter state lives in a Map keyed by the parameter tensor, and the
 // update of each parameter is one fused native call (native/ops/optim.h) made by the subclass.
-// Parameters on a CUDA device are updated in buckets instead: one multi-tensor native call per
-// (device, dtype) of a group (PyTorch's foreach default on CUDA); on the CPU one call per parameter
-// is as fast and gives the same bits. What this is not: a closure-based line search.
+// By default parameters are updated in buckets instead: one multi-tensor native call per (device,
+// dtype) of a group (PyTorch's foreach, which PyTorch defaults to on CUDA only; here on the CPU too,
+// where it gives the same bits and saved ~15 us of a 0.55 ms classic-CNN step against six calls).
+// What this is not: a closure-based line search.
 import { enableGrad, noGrad } from '../autograd';
 import { DeviceError, DTypeError, ShapeError, ValueError, fmtShape } from '../errors';
 import { Handle } from '../native';
@@ -92,9 +93,8 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
   }
 
   /**
-   * Multi-tensor updates: null (default) for CUDA parameters only, true for every device, false
-   * for none (one native call per parameter everywhere). PyTorch's `foreach`. The results are
-   * the same bits either way.
+   * Multi-tensor updates: null (default) or true for every device, false for none (one native
+   * call per parameter). PyTorch's `foreach`. The results are the same bits either way.
    */
   foreach: boolean | null = null;
 
@@ -158,7 +158,7 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
             st = {};
             this.state.set(p, st);
           }
-          if (foreach === false || (foreach === null && p.device === 'cpu')) {
+          if (foreach === false) {
             this.updateParam(p, grad, group, st);
             // an in-place write: a graph recorded before this step must not be backpropagated
             p.storage.version++;

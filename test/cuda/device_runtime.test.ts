@@ -439,10 +439,13 @@ describe('multi-tensor optimizer steps on the CPU equal the single-tensor ones b
     });
   }
 
-  test('the default (foreach null) updates CPU parameters one call each', () => {
+  test.each([
+    ['the default (foreach null): one multi-tensor call', null, [0, 1]],
+    ['foreach false: one call per parameter', false, [SHAPES.length, 0]],
+  ] as [string, boolean | null, number[]][])('%s for CPU parameters', (_, foreach, calls) => {
     const ps = params('float32', 3).map((p) => p.requiresGrad_(true));
-    const opt = new tn.optim.SGD(ps, { lr: 0.1, momentum: 0.9 });
-    expect(opt.foreach).toBe(null);
+    const opt = new tn.optim.SGD(ps, { lr: 0.1, momentum: 0.9, foreach });
+    expect(opt.foreach).toBe(foreach);
     let single = 0, multi = 0;
     const [a, b] = [native.sgdStep, native.sgdStepMulti];
     native.sgdStep = (...x: Parameters<typeof a>) => (single++, a(...x));
@@ -454,7 +457,7 @@ describe('multi-tensor optimizer steps on the CPU equal the single-tensor ones b
       native.sgdStep = a;
       native.sgdStepMulti = b;
     }
-    expect([single, multi]).toEqual([SHAPES.length, 0]);
+    expect([single, multi]).toEqual(calls);
     expect(Object.keys(opt.stateDict().param_groups[0])).not.toContain('foreach');
   });
 });
