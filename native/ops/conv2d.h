@@ -54,8 +54,8 @@ void conv2d_relu_max_pool2d_forward_cpu(T* out, int64_t* indices, const T* inp, 
 // The gradients of that op's input, weight and bias (any may be null: not wanted; those given are
 // overwritten) from its output's gradient `grad` and its indices (N, OC, PH, PW), which must lie in
 // [-1, OH*OW) (the binding checks). The weight and bias gradients cost what the PH*PW positions do,
-// not OH*OW (with AVX-512; elsewhere, and for patch rows KW*C shorter than 16, the dense kernel on the
-// unpooled gradient). A tap whose convolution output got no gradient is not multiplied through, so an
+// not OH*OW (with AVX-512, one group, unit column dilation and patch rows KW*C of at most 8 or at
+// least 16; elsewhere the dense kernel on the unpooled gradient). A tap whose convolution output got no gradient is not multiplied through, so an
 // infinite input there no longer turns the weight gradient into NaN as the dense kernels would.
 template <typename T>
 void conv2d_relu_max_pool2d_backward_cpu(T* dinp, T* dweight, T* dbias, const T* grad, const int64_t* indices, const T* inp, const T* weight,

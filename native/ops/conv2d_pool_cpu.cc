@@ -14,11 +14,11 @@
 // on zero-padded channels-last copies of the images ("padded HWC"), where no tap needs a bounds
 // check and, with one group and unit column dilation, a patch is KH rows of KW*C contiguous values:
 // a row is a few vectors, accumulated in registers over all of a channel's positions, so the pass
-// only loads. (The same updates scattered into the input gradient are bound by stores, ~2x slower
-// per byte than loads on Zen 4, and measured no faster than the dense kernel; patch rows shorter
-// than a vector, a one-channel input, waste most lanes and lose to the dense kernel too, which then
-// computes the weight gradient from the unpooled one.) Other groups or dilations take a scalar
-// loop per tap.
+// only loads; rows of at most 8 floats (a one-channel input's 3 columns) use 256-bit vectors, where
+// 512-bit ones would be mostly empty halves. (The same updates scattered into the input gradient are
+// bound by stores, ~2x slower per byte than loads on Zen 4, and measured no faster than the dense
+// kernel.) Other groups, column dilations and rows of 9-15 floats take the dense kernel on the
+// unpooled gradient.
 //
 // Each task sums its weight and bias gradients into partials of its own, summed after in task
 // order, so that for a given thread count the result does not depend on scheduling.
@@ -95,7 +95,7 @@ struct Segment {
 // positions of every segment, rows r < R.
 template <typename T>
 using GatherFn = void (*)(T* acc, int64_t lda, int64_t L, int64_t R, int64_t rstep, const Segment<T>* segs, int64_t nsegs);
-#define TENSILE_Z static inline __attribute__((always_inline, target("avx512f")))
+#define TENSILE_Z static inline __attribute__((always_inline, target("avx512f,avx512vl,fma")))
 template <typename T>
 struct Zmm;
 template <>
@@ -126,6 +126,36 @@ struct Zmm<double> {
   TENSILE_Z V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   TENSILE_Z V add(V a, V b) { return _mm512_add_pd(a, b); }
 };
+// 256-bit vectors under AVX-512VL masks: for patch rows of at most 8 floats (a one-channel input's
+// 3 columns), where Zen 4 would split every 512-bit load and FMA of mostly empty lanes into two.
+template <typename T>
+struct Ymm;
+template <>
+struct Ymm<float> {
+  using V = __m256;
+  using M = __mmask8;
+  static constexpr int L = 8;
+  TENSILE_Z M mask(int64_t n) { return M(n >= 8 ? 0xff : n <= 0 ? 0 : (1u << n) - 1); }
+  TENSILE_Z V zero() { return _mm256_setzero_ps(); }
+  TENSILE_Z V set1(float x) { return _mm256_set1_ps(x); }
+  TENSILE_Z V load(M m, const float* p) { return _mm256_maskz_loadu_ps(m, p); }
+  TENSILE_Z void store(float* p, M m, V v) { _mm256_mask_storeu_ps(p, m, v); }
+  TENSILE_Z V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  TENSILE_Z V add(V a, V b) { return _mm256_add_ps(a, b); }
+};
+template <>
+struct Ymm<double> {
+  using V = __m256d;
+  using M = __mmask8;
+  static constexpr int L = 4;
+  TENSILE_Z M mask(int64_t n) { return M(n >= 4 ? 0xf : n <= 0 ? 0 : (1u << n) - 1); }
+  TENSILE_Z V zero() { return _mm256_setzero_pd(); }
+  TENSILE_Z V set1(double x) { return _mm256_set1_pd(x); }
+  TENSILE_Z V load(M m, const double* p) { return _mm256_maskz_loadu_pd(m, p); }
+  TENSILE_Z void store(double* p, M m, V v) { _mm256_mask_storeu_pd(p, m, v); }
+  TENSILE_Z V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  TENSILE_Z V add(V a, V b) { return _mm256_add_pd(a, b); }
+};
 #undef TENSILE_Z
 
 // Vectors per patch row the AVX-512 kernels are built for (longer rows go in column blocks), and
@@ -136,9 +166,9 @@ constexpr int kMaxFusedRows = 5;
 
 // NV vectors per row (the last under a mask) for R rows, accumulators in registers. With few
 // accumulators the FMA chains are latency-bound, so U entries run on separate sets.
-template <typename T, int NV, int R>
-__attribute__((target("avx512f"))) void gather_avx512(T* acc, int64_t lda, int64_t L, int64_t, int64_t rstep, const Segment<T>* segs, int64_t nsegs) {
-  using Z = Zmm<T>;
+template <typename T, typename Z, int NV, int R>
+__attribute__((target("avx512f,avx512vl,fma"))) void gather_avx512(T* acc, int64_t lda, int64_t L, int64_t, int64_t rstep, const Segment<T>* segs,
+                                                               int64_t nsegs) {
   constexpr int U = NV * R == 1 ? 4 : NV * R <= 3 ? 2 : 1;
   typename Z::M m[NV];
   typename Z::V a[U][R][NV];
@@ -191,23 +221,25 @@ bool has_avx512() {
   static const bool yes = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f"));
   return yes;
 }
-// The weight gradient from the pool's gradient needs AVX-512 (F and DQ); TENSILE_CONV_POOL_WEIGHT=dense
+// The weight gradient from the pool's gradient needs AVX-512 (F, DQ and VL); TENSILE_CONV_POOL_WEIGHT=dense
 // turns it off (tests, benchmarks).
 bool sparse_weight_enabled() {
-  static const bool yes = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) &&
+  static const bool yes = (__builtin_cpu_init(), __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                                                  __builtin_cpu_supports("avx512vl")) &&
                           !(std::getenv("TENSILE_CONV_POOL_WEIGHT") && std::string(std::getenv("TENSILE_CONV_POOL_WEIGHT")) == "dense");
   return yes;
 }
 
 template <typename T, int R, size_t... NV>
 GatherFn<T> gather_nv(int64_t nv, std::index_sequence<NV...>) {
-  static constexpr GatherFn<T> table[] = {gather_avx512<T, int(NV) + 1, R>...};
+  static constexpr GatherFn<T> table[] = {gather_avx512<T, Zmm<T>, int(NV) + 1, R>...};
   return table[nv - 1];
 }
 template <typename T, size_t... R>
 GatherFn<T> gather_fused(int64_t nv, int64_t rows, std::index_sequence<R...>) {
-  static constexpr GatherFn<T> table[][kMaxFusedNV] = {{gather_avx512<T, 1, int(R) + 1>, gather_avx512<T, 2, int(R) + 1>}...};
-  return table[rows - 1][nv - 1];
+  static constexpr GatherFn<T> table[][kMaxFusedNV + 1] = {
+      {gather_avx512<T, Ymm<T>, 1, int(R) + 1>, gather_avx512<T, Zmm<T>, 1, int(R) + 1>, gather_avx512<T, Zmm<T>, 2, int(R) + 1>}...};
+  return table[rows - 1][nv];
 }
 // The rows one kernel call covers for a column block of L values and KH kernel rows.
 template <typename T>
@@ -218,7 +250,8 @@ int64_t fused_rows(int64_t L, int64_t KH) {
 template <typename T>
 GatherFn<T> gather_kernel(int64_t L, int64_t rows) {
   const int64_t nv = (L + Zmm<T>::L - 1) / Zmm<T>::L;
-  if (rows > 1) return gather_fused<T>(nv, rows, std::make_index_sequence<kMaxFusedRows>());
+  // fused rows of at most half a 512-bit vector: one 256-bit vector (index 0 of the table)
+  if (rows > 1) return gather_fused<T>(L <= Ymm<T>::L ? 0 : nv, rows, std::make_index_sequence<kMaxFusedRows>());
   return gather_nv<T, 1>(nv, std::make_index_sequence<kMaxNV>());
 }
 // ---------------------------------------------------------------------------------------------
@@ -313,11 +346,12 @@ struct Problem {
   int64_t L;       // KW * C, a patch row
   int64_t block;   // column block of the row kernels
   // The weight gradient from the pool's gradient: patch rows contiguous (one group, unit column
-  // dilation) and at least a float vector long.
+  // dilation) and either at least a 512-bit float vector long or within a 256-bit one with all
+  // KH rows in one pass (rows of 9-15 floats would leave most of two 256-bit halves empty).
   bool sparse;
   Problem(const Conv2dParams& q, int64_t j)
       : p(q), l(q), J(j), K(q.KH * q.KW * (q.C / q.groups)), L(q.KW * q.C), block(int64_t(kMaxNV) * Zmm<T>::L),
-        sparse(sparse_weight_enabled() && q.groups == 1 && q.dilW == 1 && q.KW * q.C >= 16) {}
+        sparse(sparse_weight_enabled() && q.groups == 1 && q.dilW == 1 && (q.KW * q.C >= 16 || (q.KW * q.C <= Ymm<T>::L && q.KH <= kMaxFusedRows))) {}
 };
 
 // Images per sub-chunk of a task: about kChunkBytes of convolution output (at least one image),
