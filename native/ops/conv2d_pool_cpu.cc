@@ -366,8 +366,20 @@ int64_t images_per_chunk(const Conv2dParams& p, int64_t images) {
   return std::max<int64_t>(1, (images + chunks - 1) / chunks);
 }
 
-// Tasks: one per thread, each a contiguous share of the images.
-int64_t task_count(int64_t N) { return std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), N)); }
+// Tasks, each a contiguous share of the images: one per thread, or two for a small layer. The
+// caller runs the first task and then any no worker has claimed yet, so a worker that starts late
+// (asleep after a pause in JavaScript, or descheduled) leaves its whole share to the caller and
+// the op takes twice as long; with two tasks per thread it still takes part in what is left. On
+// the classic CNN (layers of 1.2M and 4.4M multiply-adds) that gave 0.566 -> 0.526 ms per step at 2
+// threads (min of 6 alternating runs); three or four per thread lose more to the smaller batches
+// each convolution kernel call then gets than they gain; the standard CNN's 231M-MAC layer gains
+// nothing from it.
+constexpr int64_t kSmallLayerMacs = int64_t(50) << 20;
+int64_t task_count(const Conv2dParams& p) {
+  const int64_t macs = p.N * p.OC * p.OH * p.OW * (p.C / p.groups) * p.KH * p.KW;
+  const int64_t threads = get_num_threads(), per_thread = threads > 1 && macs < kSmallLayerMacs ? 2 : 1;
+  return std::max<int64_t>(1, std::min<int64_t>(threads * per_thread, p.N));
+}
 
 // The weight gradient of images [n0, n1) from their positions (off, gz: plane (n, oc) at
 // ((n - n0) * OC + oc) * J), added to dwk (OC, KH, KW, C). xh: scratch for the padded images.
@@ -439,7 +451,7 @@ void backward_task(T* dinp, T* dw, double* db, const T* grad, const int64_t* idx
 template <typename T>
 void conv2d_relu_max_pool2d_forward_cpu(T* out, int64_t* indices, const T* inp, const T* weight, const T* bias, const Conv2dParams& p,
                                         const Pool2dWindow& win, int64_t PH, int64_t PW) {
-  const int64_t tasks = task_count(p.N), J = PH * PW;
+  const int64_t tasks = task_count(p), J = PH * PW;
   parallel_for(tasks, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++) {
       const int64_t n0 = t * p.N / tasks, n1 = (t + 1) * p.N / tasks;
@@ -460,7 +472,7 @@ template <typename T>
 void conv2d_relu_max_pool2d_backward_cpu(T* dinp, T* dweight, T* dbias, const T* grad, const int64_t* indices, const T* inp, const T* weight,
                                          const Conv2dParams& p, const Pool2dWindow& win, int64_t PH, int64_t PW) {
   const Problem<T> pr(p, PH * PW);
-  const int64_t tasks = task_count(p.N), wsize = p.OC * pr.K;
+  const int64_t tasks = task_count(p), wsize = p.OC * pr.K;
   ScratchBuffer<T> dw(dweight ? size_t(tasks * wsize) : 1);
   if (dweight) std::memset(dw.get(), 0, size_t(tasks * wsize) * sizeof(T));
   std::vector<double> db(size_t(tasks * p.OC), 0.0);
