@@ -6,8 +6,8 @@ import { DTYPE_CODE, isFloating } from '../dtype';
 import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors';
 import { native } from '../native';
 import { Tensor, empty } from '../tensor';
-import { cast, checkSameDevice } from './elementwise';
-import { MaxPool2dOptions, Size2, maxPoolGeometry, reluMaxPool2d } from './pool2d';
+import { checkSameDevice } from './elementwise';
+import { MaxPool2dOptions, Size2, asDtype, maxPoolGeometry, reluMaxPool2d } from './pool2d';
 import { squeeze, unsqueeze } from './shape';
 
 export type IntPair = number | [number, number];
@@ -82,11 +82,11 @@ function recordConv2d(c: Conv2dSetup, input: Tensor, weight: Tensor, bias: Tenso
 /**
  * maxPool2d(relu(conv2d(input, weight, bias, convOptions)), kernelSize, poolOptions): the
  * Conv2d -> ReLU -> MaxPool2d block of most CNNs as one op, which nn.Sequential runs through this.
- * Values and gradients are those of the three ops. On the CPU it is one native pass each way
- * (native/ops/conv2d_pool_cpu.cc): the convolution's output is pooled while still in cache and never
- * kept, and the weight and bias gradients come straight from the pool's gradient and indices (a 2x2
- * pool passes each window's gradient to one position, so the dense kernels would spend 3/4 of their
- * work on zeros). On CUDA it runs the three ops.
+ * Values and gradients are those of the three ops. On the CPU it is one native call each way
+ * (native/ops/conv2d_pool_cpu.cc): the convolution's output lives only in that call's scratch, and
+ * the weight and bias gradients come straight from the pool's gradient and indices (a 2x2 pool
+ * passes each window's gradient to one position, so the dense kernels would spend 3/4 of their work
+ * on zeros). On CUDA it runs the three ops.
  */
 export function conv2dReluMaxPool2d(
   input: Tensor,
@@ -117,7 +117,7 @@ export function conv2dReluMaxPool2d(
     out,
     [x4, weight, bias],
     (g) => {
-      const gy = (g.dtype === out.dtype ? g : cast(g, out.dtype)).contiguous();
+      const gy = asDtype(g, out);
       const gx = x4.requiresGrad ? empty(x4.shape, { dtype: x4.dtype }) : null;
       const gw = weight.requiresGrad ? empty(weight.shape, { dtype: weight.dtype }) : null;
       const gb = bias && bias.requiresGrad ? empty([OC], { dtype: bias.dtype }) : null;

@@ -110,7 +110,8 @@ function windowGeometry(input: ShapeLike, op: string, kernelSize: Size2, stride:
   return { k, s, p, d, g: geometry(input, OH, OW) };
 }
 
-function asDtype(g: Tensor, like: Tensor): Tensor {
+/** A gradient as the contiguous dtype of `like` (the backward of an op whose output is `like`'s dtype). */
+export function asDtype(g: Tensor, like: Tensor): Tensor {
   return (g.dtype === like.dtype ? g : cast(g, like.dtype)).contiguous();
 }
 
@@ -139,21 +140,6 @@ export function reluMaxPool2d(input: Tensor, kernelSize: Size2, options: Omit<Ma
   return maxPoolImpl(input, kernelSize, { ...options, returnIndices: false }, true) as Tensor;
 }
 
-/** One max (or relu-max) pool forward, recorded nowhere: its output, indices and geometry. */
-interface MaxPoolForward {
-  out: Tensor;
-  indices: Tensor;
-  /** the contiguous input the indices index */
-  x: Tensor;
-  P: number;
-  H: number;
-  W: number;
-  OH: number;
-  OW: number;
-  /** [kH, kW, sH, sW, pH, pW, dH, dW] */
-  window: number[];
-}
-
 /**
  * The output size and window [kH, kW, sH, sW, pH, pW, dH, dW] of maxPool2d on an input of this
  * shape and dtype, with the same checks and errors (for a pool fused after another op).
@@ -163,31 +149,20 @@ export function maxPoolGeometry(shape: readonly number[], dtype: DType, kernelSi
   return { OH: g.OH, OW: g.OW, window: [k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]] };
 }
 
-/** Runs the max pool (maxPool2d(relu(input)) with `relu`) without recording it. */
-function maxPoolForward(input: Tensor, kernelSize: Size2, options: Omit<MaxPool2dOptions, 'returnIndices'>, relu: boolean): MaxPoolForward {
-  const { k, s, p, d, g } = windowGeometry(input, 'max_pool2d', kernelSize, options.stride, options.padding ?? 0, options.dilation ?? 1, options.ceilMode ?? false);
+function maxPoolImpl(input: Tensor, kernelSize: Size2, options: MaxPool2dOptions, relu: boolean): Tensor | { output: Tensor; indices: Tensor } {
+  const op = 'max_pool2d';
+  const { k, s, p, d, g } = windowGeometry(input, op, kernelSize, options.stride, options.padding ?? 0, options.dilation ?? 1, options.ceilMode ?? false);
   const x = input.contiguous();
   const outShape = [...g.lead, g.OH, g.OW];
   const out = empty(outShape, { dtype: x.dtype, device: x.device });
   const indices = empty(outShape, { dtype: 'int64', device: x.device });
   native.maxPool2dForward(out.handle, 0, indices.handle, 0, x.handle, x.offset, g.P, g.H, g.W, g.OH, g.OW, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], DTYPE_CODE[x.dtype], relu);
-  return { out, indices, x, P: g.P, H: g.H, W: g.W, OH: g.OH, OW: g.OW, window: [k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]] };
-}
-
-/** The gradient of a maxPoolForward's input (dense: the window's gradient at its index, else 0). */
-function maxPoolBackward(grad: Tensor, f: MaxPoolForward): Tensor {
-  const gy = asDtype(grad, f.x);
-  const dx = empty(f.x.shape, { dtype: f.x.dtype, device: f.x.device });
-  const [kH, kW, sH, sW, pH, pW, dH, dW] = f.window;
-  native.maxPool2dBackward(dx.handle, 0, gy.handle, gy.offset, f.indices.handle, 0, f.P, f.H, f.W, f.OH, f.OW, DTYPE_CODE[f.x.dtype], kH, kW, sH, sW, pH, pW, dH, dW);
-  return dx;
-}
-
-function maxPoolImpl(input: Tensor, kernelSize: Size2, options: MaxPool2dOptions, relu: boolean): Tensor | { output: Tensor; indices: Tensor } {
-  const op = 'max_pool2d';
-  const f = maxPoolForward(input, kernelSize, options, relu);
-  const { out, indices } = f;
-  const backward = (grad: Tensor): Tensor[] => [maxPoolBackward(grad, f)];
+  const backward = (grad: Tensor): Tensor[] => {
+    const gy = asDtype(grad, x);
+    const dx = empty(x.shape, { dtype: x.dtype, device: x.device });
+    native.maxPool2dBackward(dx.handle, 0, gy.handle, gy.offset, indices.handle, 0, g.P, g.H, g.W, g.OH, g.OW, DTYPE_CODE[x.dtype], k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]);
+    return [dx];
+  };
   if (options.returnIndices) {
     record(op, out, [input], backward);
     return { output: out, indices };
