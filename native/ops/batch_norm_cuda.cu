@@ -164,12 +164,13 @@ int batch_norm_forward_cuda(T* out, T* save_mean, T* save_invstd, T* running_mea
   if (C <= 0) return 0;
   const int64_t M = N * S, total = N * C * S;
   const int64_t splits = splits_for(M), chunk = ceil_div(std::max<int64_t>(M, 1), splits);
-  // Scratch: Stats (C), mean (C doubles), slice partials (C * splits double2).
-  CudaScratch scratch(size_t(C) * (sizeof(Stats) + sizeof(double)) + size_t(C * splits) * sizeof(double2));
+  // Scratch: slice partials (C * splits double2), Stats (C), mean (C doubles). The double2 array comes
+  // first: it needs 16-byte alignment, which C doubles before it would break for odd C.
+  CudaScratch scratch(size_t(C * splits) * sizeof(double2) + size_t(C) * (sizeof(Stats) + sizeof(double)));
   TENSILE_CUDA_TRY(scratch.status());
-  Stats* st = scratch.as<Stats>();
+  double2* part = scratch.as<double2>();
+  Stats* st = reinterpret_cast<Stats*>(part + C * splits);
   double* mean = reinterpret_cast<double*>(st + C);
-  double2* part = reinterpret_cast<double2*>(mean + C);
   if (training) {
     channel_partial_kernel<Sum::X, T><<<channel_grid(splits, C), kThreads, 0, stream>>>(part, inp, nullptr, nullptr,
                                                                                         nullptr, N, C, S, splits, chunk);
@@ -195,8 +196,8 @@ int batch_norm_backward_cuda(T* dinp, T* dweight, T* dbias, const T* dout, const
   const int64_t splits = splits_for(M), chunk = ceil_div(std::max<int64_t>(M, 1), splits);
   CudaScratch scratch(size_t(C) * sizeof(GradCoef) + size_t(C * splits) * sizeof(double2));
   TENSILE_CUDA_TRY(scratch.status());
-  GradCoef* gc = scratch.as<GradCoef>();
-  double2* part = reinterpret_cast<double2*>(gc + C);
+  double2* part = scratch.as<double2>();  // first, for its 16-byte alignment
+  GradCoef* gc = reinterpret_cast<GradCoef*>(part + C * splits);
   channel_partial_kernel<Sum::Grad, T><<<channel_grid(splits, C), kThreads, 0, stream>>>(part, inp, dout, nullptr,
                                                                                          save_mean, N, C, S, splits, chunk);
   backward_stats_kernel<T><<<grid_for(C), kThreads, 0, stream>>>(gc, dweight, dbias, save_mean, save_invstd, weight,

@@ -638,7 +638,7 @@ describe('on a CUDA device', () => {
     };
     const c = run('cpu');
     const g = run('cuda');
-    expect(c.multi).toBe(0);
+    expect(c.multi).toBe(3); // multi-tensor by default on the CPU too (foreach: null)
     expect(g.multi).toBe(3);
     g.v.forEach((v, k) => expect(v).toEqual(c.v[k]));
   });

@@ -228,7 +228,9 @@ describe('cuda: element-wise ops and reductions', () => {
 
   itCuda.each(DTYPES)('where selects through broadcasts, and never lets the other branch in (%s)', (dtype) => {
     const cond = rnd([5, 1, 7], 9, 'float64').gt(0);
-    compareOp('where', (c, p, q) => tn.where(c, p, q), [cond, rnd([1, 6, 7], 10, dtype), rnd([5, 6, 1], 11, dtype)], EXACT, [1, 2]);
+    // forward bit for bit; the gradients sum over the broadcast dims, in another order on the GPU
+    compareOp('where', (c, p, q) => tn.where(c, p, q), [cond, rnd([1, 6, 7], 10, dtype), rnd([5, 6, 1], 11, dtype)], EXACT, [1, 2],
+      tolFor(dtype, { atol: 1e-6, rtol: 1e-6 }));
     const inf = tn.full([5, 6, 7], Infinity, { dtype });
     compareOp('where with inf', (c, p, q) => tn.where(c, p, q), [cond, rnd([1, 6, 7], 12, dtype), inf], EXACT);
   });
@@ -384,8 +386,11 @@ describe('cuda: activations and dropout', () => {
     compareOp('relu', (a) => F.relu(a), [x], EXACT, [0]);
     compareOp('leakyRelu', (a) => F.leakyRelu(a, 0.2), [x], EXACT, [0]);
     compareOp('leakyRelu negative slope', (a) => F.leakyRelu(a, -1.5), [x], EXACT, [0]);
-    compareOp('sigmoid', (a) => F.sigmoid(a), [x], tolFor(dtype, { atol: 1e-7, rtol: 1e-6 }), [0]);
-    compareOp('tanh', (a) => F.tanh(a), [x], tolFor(dtype, { atol: 1e-7, rtol: 1e-6 }), [0]);
+    // the gradients g * (1 - y^2) and g * y * (1 - y) cancel where y is near 1: a last-bit difference
+    // in y (CUDA's tanhf/expf vs libm) becomes ~1e-7 absolute there
+    const act = tolFor(dtype, { atol: 1e-7, rtol: 1e-6 }), actGrad = tolFor(dtype, { atol: 5e-7, rtol: 1e-6 });
+    compareOp('sigmoid', (a) => F.sigmoid(a), [x], act, [0], actGrad);
+    compareOp('tanh', (a) => F.tanh(a), [x], act, [0], actGrad);
   });
 
   itCuda.each(DTYPES)('dropout: the mask from a seed is the CPU mask, element for element (%s)', (dtype) => {
@@ -653,32 +658,35 @@ describe('cuda: the classic and standard CNN, memory over a run, pinned batches'
     });
   }
 
-  itCuda('memoryReserved stays flat over 100 training steps after warm-up (no dispose calls)', () => {
-    // numAllocRetries counts since the process started, and the out-of-memory tests above add to it
+  itCuda('memoryReserved levels off over a long run (no dispose calls): no per-step leak', () => {
+    // Dead tensors go back to the cache when V8 collects them (device bytes count as external memory),
+    // so the reserve grows until it holds the garbage of one collection cycle (a few tens of steps of
+    // this model), then stays. A leak of anything per step (one batch's gradients: ~2 MiB a step,
+    // its activations: ~20 MiB) would add hundreds of MiB over the second half.
     const retriesBefore = tn.cuda.memoryStats().numAllocRetries;
     tn.manualSeed(0);
-    const model = buildModel('classic').to('cuda');
-    const opt = new tn.optim.SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    const model = buildModel('standard').to('cuda');
+    const opt = new tn.optim.Adam(model.parameters(), { lr: 1e-3 });
     const crit = new tn.nn.CrossEntropyLoss();
-    const xs = rnd([160, 1, 28, 28], 400).to('cuda');
-    const ys = labels(160, 10, 401).to('cuda');
+    const xs = rnd([512, 1, 28, 28], 400).to('cuda');
+    const ys = labels(512, 10, 401).to('cuda');
     const step = (i: number) => {
-      const idx = tn.arange((i % 8) * 20, (i % 8) * 20 + 20).to('cuda');
+      const idx = tn.arange((i % 8) * 64, (i % 8) * 64 + 64).to('cuda');
       opt.zeroGrad();
       const loss = crit.forward(model.forward(xs.indexSelect(0, idx)), ys.indexSelect(0, idx));
       loss.backward();
       opt.step();
       return loss.item();
     };
-    for (let i = 0; i < 30; i++) step(i);
+    for (let i = 0; i < 300; i++) step(i);
     const warm = tn.cuda.memoryReserved();
     let peak = warm;
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 300; i++) {
       step(i);
       peak = Math.max(peak, tn.cuda.memoryReserved());
     }
-    // flat: not one new block class per step (a leak of one batch's activations is ~1 MiB a step)
-    expect(peak).toBeLessThanOrEqual(warm + (2 << 20));
+    expect(peak).toBeLessThanOrEqual(warm + (16 << 20));
+    expect(warm).toBeLessThan(512 << 20);
     expect(tn.cuda.memoryStats().numAllocRetries).toBe(retriesBefore);
   });
 
