@@ -14,6 +14,7 @@ import { main } from '../../lib/cli';
 import { DataLoader } from '../../lib/data/dataloader';
 import { Dataset, TensorDataset } from '../../lib/data/dataset';
 import { cudaUnavailableReason, deviceCode, deviceOfCode, normalizeDevice } from '../../lib/device';
+import { encodeIdx } from '../../lib/data/idx';
 import { DTYPE_CODE } from '../../lib/dtype';
 import { native } from '../../lib/native';
 import { collectGarbage, retryAfterOutOfMemory, spareStorageBytes } from '../../lib/tensor';
@@ -161,6 +162,55 @@ describe('without a GPU', () => {
     const why = cudaUnavailableReason();
     expect(err).toEqual([`tensile: DeviceError: train: device 'cuda' is not available: ${why}\n`, `tensile: DeviceError: eval: device 'cuda' is not available: ${why}\n`]);
   });
+
+  itCuda('tensile train / eval --device cuda on IDX files: both models train on the GPU, and the GPU evaluates a checkpoint as the CPU does', async () => {
+    // The bundled data package need not be installed on a GPU server: synthetic IDX files, whose
+    // class is the brightness of a square, so that one epoch learns something.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-cli-cuda-'));
+    const data = path.join(dir, 'data');
+    fs.mkdirSync(data);
+    const write = (prefix: string, n: number, seed: number) => {
+      const img = new Uint8Array(n * 784), lab = new Uint8Array(n);
+      let s = seed;
+      for (let i = 0; i < n; i++) {
+        lab[i] = i % 10;
+        for (let j = 0; j < 784; j++) {
+          s = (s * 1103515245 + 12345) >>> 0;
+          const inSquare = Math.abs((j % 28) - 14) < 6 && Math.abs(Math.floor(j / 28) - 14) < 6;
+          img[i * 784 + j] = inSquare ? 25 * lab[i] + (s % 20) : s % 30;
+        }
+      }
+      fs.writeFileSync(path.join(data, `${prefix}-images-idx3-ubyte`), encodeIdx('uint8', [n, 28, 28], img));
+      fs.writeFileSync(path.join(data, `${prefix}-labels-idx1-ubyte`), encodeIdx('uint8', [n], lab));
+    };
+    write('train', 400, 1);
+    write('t10k', 200, 2);
+    const out: string[] = [];
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true));
+    const accuracy = () => Number(/test accuracy [\d.]+% \((\d+)\/200\)/.exec(out.join(''))![1]);
+    try {
+      for (const model of ['classic', 'standard']) {
+        const runDir = path.join(dir, model);
+        expect(await main(['train', '--device', 'cuda', '--model', model, '--epochs', '2', '--lr', model === 'classic' ? '0.02' : '0.003', '--data', data, '--out', runDir, '--seed', '1'])).toBe(0);
+        expect(out.join('')).toMatch(new RegExp(`tensile train: ${model} model .*, cuda`));
+        expect(fs.existsSync(path.join(runDir, 'best.safetensors'))).toBe(true);
+        const ckpt = path.join(runDir, 'last.safetensors');
+        out.length = 0;
+        expect(await main(['eval', '--device', 'cuda', '--checkpoint', ckpt, '--data', data])).toBe(0);
+        const onGpu = accuracy();
+        out.length = 0;
+        expect(await main(['eval', '--checkpoint', ckpt, '--data', data])).toBe(0);
+        const onCpu = accuracy();
+        // the same weights: the devices may part only on a near-tie of two logits
+        expect(Math.abs(onGpu - onCpu)).toBeLessThanOrEqual(2);
+        expect(onGpu).toBeGreaterThan(40); // 10 classes: chance is 20 of 200
+        out.length = 0;
+      }
+    } finally {
+      spy.mockRestore();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   itNoCuda('memory figures are 0 and emptyCache() does nothing', () => {
     expect(tn.cuda.memoryAllocated()).toBe(0);
