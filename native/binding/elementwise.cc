@@ -191,72 +191,72 @@ Napi::Value Normal(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The k row indices of a gather/scatter (int64 or int32 at slot i) as host int64s, each checked
-// against [0, rows): read where they live (a CUDA index is copied to the host: the range check needs
-// its values before any kernel runs).
-std::vector<int64_t> host_row_indices(const Napi::CallbackInfo& info, int i, DType idt, int64_t k, int64_t rows, const char* op) {
-  std::vector<int64_t> idx(static_cast<size_t>(k));
-  const size_t is = dtype_size(idt);
-  const void* p = checked_data(info, i, k, is, op, "index");
-  if (op_on_cuda()) {
-#ifdef TENSILE_HAVE_CUDA
-    std::vector<char> raw(size_t(k) * is);
-    check_cuda_status(cuda_copy_d2h(raw.data(), p, raw.size(), op_device() - 1), op);
-    if (idt == DType::Int64) std::memcpy(idx.data(), raw.data(), raw.size());
-    else for (int64_t j = 0; j < k; j++) idx[j] = reinterpret_cast<const int32_t*>(raw.data())[j];
-#endif
-  } else if (idt == DType::Int64) {
-    idx.assign(static_cast<const int64_t*>(p), static_cast<const int64_t*>(p) + k);
-  } else {
-    idx.assign(static_cast<const int32_t*>(p), static_cast<const int32_t*>(p) + k);
-  }
+// Raises an IndexError for the first of the k row indices outside [0, rows).
+void check_row_indices(const int64_t* idx, int64_t k, int64_t rows, const char* op) {
   for (int64_t j = 0; j < k; j++)
     TENSILE_CHECK(idx[j] >= 0 && idx[j] < rows, IndexError, op, ": index ", idx[j], " at position ", j, " is out of range for dimension 0 of size ", rows);
+}
+
+// The k row indices of a CPU gather (int64 or int32) as checked int64s.
+std::vector<int64_t> host_row_indices(const void* p, DType idt, int64_t k, int64_t rows, const char* op) {
+  std::vector<int64_t> idx;
+  if (idt == DType::Int64) idx.assign(static_cast<const int64_t*>(p), static_cast<const int64_t*>(p) + k);
+  else idx.assign(static_cast<const int32_t*>(p), static_cast<const int32_t*>(p) + k);
+  check_row_indices(idx.data(), k, rows, op);
   return idx;
 }
 
-#ifdef TENSILE_HAVE_CUDA
-// The checked host indices as int64 device memory for a launcher (scratch, freed after the launch in
-// stream order).
-struct DeviceIndices {
-  CudaScratch buf;
-  DeviceIndices(const std::vector<int64_t>& idx, const char* op) : buf(std::max<size_t>(1, idx.size()) * sizeof(int64_t)) {
-    check_cuda_status(buf.status(), op);
-    check_cuda_status(cuda_copy_h2d(buf.as<void>(), idx.data(), idx.size() * sizeof(int64_t), op_device() - 1), op);
-  }
-};
-#endif
-
 // indexSelect(out, outOff, x, xOff, rows, rowElems, dtype, idx, idxOff, k, idxDtype): rows of x
-// (rows, rowElems) gathered by idx (k) of int32 or int64 into out (k, rowElems).
+// (rows, rowElems) gathered by idx (k) of int32 or int64 into out (k, rowElems). On CUDA the index
+// stays on the device (reading it here would wait for the device every step): the kernel gives
+// zeros for an index out of range and counts it, and the next read of device memory raises an
+// IndexError naming the first (DeferredCheck), as the class targets of the losses.
 Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
   const char* op = "indexSelect";
   DType dt = dtype_arg(info, 6), idt = dtype_arg(info, 10);
   int64_t rows = size_arg(info, 4, op, "rows"), row = size_arg(info, 5, op, "rowElems"), k = size_arg(info, 9, op, "k");
   TENSILE_CHECK(idt == DType::Int64 || idt == DType::Int32, DTypeError, "indexSelect: index must be int64 or int32 but got ", dtype_name(idt));
   size_t is = dtype_size(dt);
-  const std::vector<int64_t> idx = host_row_indices(info, 7, idt, k, rows, op);
+  const void* idx = checked_data(info, 7, k, dtype_size(idt), op, "index");
+  std::vector<int64_t> host_idx;
+  if (!op_on_cuda()) host_idx = host_row_indices(idx, idt, k, rows, op);
   void* out = checked_data(info, 0, __int128(k) * row, is, op, "output");
   const void* x = checked_data(info, 2, __int128(rows) * row, is, op, "input");
-  if (k == 0 || row == 0) return info.Env().Undefined();
-  on_device(op, [&] { index_select_rows_cpu(out, x, size_t(row) * is, idx.data(), k); },
-            TENSILE_CUDA(index_select_rows_cuda(out, x, size_t(row) * is, DeviceIndices(idx, op).buf.as<int64_t>(), k, stream)));
+  if (!op_on_cuda()) {
+    if (k > 0 && row > 0) index_select_rows_cpu(out, x, size_t(row) * is, host_idx.data(), k);
+    return info.Env().Undefined();
+  }
+#ifdef TENSILE_HAVE_CUDA
+  if (k == 0) return info.Env().Undefined();
+  cudaStream_t stream = op_stream(op);
+  void* bad = nullptr;
+  check_cuda_status(cuda_alloc(&bad, 2 * sizeof(int64_t), op_device() - 1), op);
+  const size_t row_bytes = size_t(row) * is;
+  int st = idt == DType::Int64
+               ? index_select_rows_cuda<int64_t>(out, x, row_bytes, static_cast<const int64_t*>(idx), k, rows, static_cast<int64_t*>(bad), stream)
+               : index_select_rows_cuda<int32_t>(out, x, row_bytes, static_cast<const int32_t*>(idx), k, rows, static_cast<int64_t*>(bad), stream);
+  if (st) cuda_free(bad);
+  check_cuda_status(st, op);
+  defer_check(DeferredCheck{static_cast<int64_t*>(bad), op_device(), op, rows, DeferredCheck::Kind::RowIndex});
+#endif
   return info.Env().Undefined();
 }
 
 // indexAddRows(out, outOff, src, srcOff, rows, rowElems, dtype, idx, idxOff, k): out (rows,
-// rowElems) += src (k, rowElems) scattered by idx (int64, k).
+// rowElems) += src (k, rowElems) scattered by idx (int64, k). On CUDA the index stays on the device
+// and rows out of range are skipped (this is indexSelect's backward: its forward reported them).
 Napi::Value IndexAddRows(const Napi::CallbackInfo& info) {
   const char* op = "indexAdd";
   int64_t rows = size_arg(info, 4, op, "rows"), row = size_arg(info, 5, op, "rowElems"), k = size_arg(info, 9, op, "k");
-  const std::vector<int64_t> idx = host_row_indices(info, 7, DType::Int64, k, rows, op);
+  const int64_t* idx = checked_ptr<int64_t>(info, 7, k, op, "index");
+  if (!op_on_cuda()) check_row_indices(idx, k, rows, op);
   dispatch_floating(dtype_arg(info, 6), op, [&](auto t) {
     using T = decltype(t);
     T* out = checked_ptr<T>(info, 0, __int128(rows) * row, op, "output");
     const T* src = checked_ptr<T>(info, 2, __int128(k) * row, op, "source");
     if (k == 0 || row == 0) return;
-    on_device(op, [&] { index_add_rows_cpu<T>(out, src, row, idx.data(), k); },
-              TENSILE_CUDA(index_add_rows_cuda<T>(out, src, row, DeviceIndices(idx, op).buf.as<int64_t>(), k, stream)));
+    on_device(op, [&] { index_add_rows_cpu<T>(out, src, row, idx, k); },
+              TENSILE_CUDA(index_add_rows_cuda<T>(out, src, row, idx, k, rows, stream)));
   });
   return info.Env().Undefined();
 }

@@ -139,7 +139,7 @@ void with_target(const Napi::CallbackInfo& info, int i, const ClassLossArgs& a, 
       int st = count_invalid_targets_cuda<TI>(static_cast<int64_t*>(result), target, a.S, a.C, a.ignore, stream);
       if (st) cuda_free(result);
       check_cuda_status(st, op);
-      defer_check(DeferredCheck{static_cast<int64_t*>(result), op_device(), op, a.C});
+      defer_check(DeferredCheck{static_cast<int64_t*>(result), op_device(), op, a.C, DeferredCheck::Kind::ClassTarget});
 #endif
     }
     fn(target);

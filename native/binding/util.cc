@@ -126,10 +126,15 @@ void raise_deferred_checks(int device) {
     int64_t r[2] = {0, -1};
     int st = cuda_copy_d2h(r, c.result, sizeof r, device - 1);
     cuda_free(c.result);
-    if (error.empty() && st == 0 && r[0] > 0)
-      error = str_cat(c.op, ": ", r[0], " target", r[0] == 1 ? " is" : "s are", " out of bounds for ", c.C,
+    if (!error.empty() || st != 0 || r[0] <= 0) continue;
+    if (c.kind == DeferredCheck::Kind::ClassTarget)
+      error = str_cat(c.op, ": ", r[0], " target", r[0] == 1 ? " is" : "s are", " out of bounds for ", c.bound,
                       " classes (the first at position ", r[1], "), found on ", device_name(device),
                       " when its results were next read; the results of that op are NaN");
+    else
+      error = str_cat(c.op, ": ", r[0], " ind", r[0] == 1 ? "ex is" : "ices are", " out of range for dimension 0 of size ",
+                      c.bound, " (the first at position ", r[1], "), found on ", device_name(device),
+                      " when its results were next read; their rows of the result are zeros");
   }
   if (!error.empty()) throw BindingError{ErrorKind::IndexError, error};
 #else

@@ -171,14 +171,16 @@ void on_device(const char* op, CpuFn&& cpu, CudaFn&& cuda) {
 #define TENSILE_ON_DEVICE(op, name, tpl, ...) \
   ::tensile::on_device(op, [&] { name##_cpu tpl(__VA_ARGS__); }, TENSILE_CUDA(name##_cuda tpl(__VA_ARGS__, stream)))
 
-// Errors a CUDA kernel found that the host can only learn at a synchronisation (a class target out
-// of range): the binding queues a small device buffer to look at, and the next read of device memory
-// (read, copy to the host, cuda.synchronize) raises the first one as an IndexError.
+// Errors a CUDA kernel found that the host can only learn at a synchronisation (a class target or a
+// row index out of range): the binding queues a small device buffer to look at, and the next read of
+// device memory (read, copy to the host, cuda.synchronize) raises the first one as an IndexError.
 struct DeferredCheck {
+  enum class Kind { ClassTarget, RowIndex };
   int64_t* result;  // device memory, 2 int64s: count of offenders, first offending position
   int device;       // 1 + n
   std::string op;
-  int64_t C;
+  int64_t bound;    // the number of classes, or of rows
+  Kind kind = Kind::ClassTarget;
 };
 void defer_check(DeferredCheck check);
 // Called after the host has waited for `device` (1 + n): raises the first deferred error found there.

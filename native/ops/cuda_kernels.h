@@ -66,13 +66,19 @@ int uniform_cuda(T* out, int64_t n, double lo, double hi, uint64_t seed, cudaStr
 template <typename T>
 int normal_cuda(T* out, int64_t n, double mean, double std, uint64_t seed, cudaStream_t stream);
 
-// idx (k) is device memory, already checked to lie in [0, rows).
-int index_select_rows_cuda(void* out, const void* x, size_t row_bytes, const int64_t* idx, int64_t k,
-                           cudaStream_t stream);
+// idx (k, int32 or int64) is device memory, read only by the kernel (checking it on the host would
+// wait for the device): an index outside [0, rows) gives a row of zeros, and bad (2 int64, device)
+// receives how many there were and the first one's position (-1 when none), as
+// count_invalid_targets_cuda below, for the binding to raise at the next synchronisation.
+template <typename TI>
+int index_select_rows_cuda(void* out, const void* x, size_t row_bytes, const TI* idx, int64_t k, int64_t rows,
+                           int64_t* bad, cudaStream_t stream);
 
-// Atomic adds: rows named twice are summed in an unspecified order.
+// Atomic adds: rows named twice are summed in an unspecified order; rows outside [0, rows) are
+// skipped (the forward reported them).
 template <typename T>
-int index_add_rows_cuda(T* out, const T* src, int64_t row, const int64_t* idx, int64_t k, cudaStream_t stream);
+int index_add_rows_cuda(T* out, const T* src, int64_t row, const int64_t* idx, int64_t k, int64_t rows,
+                        cudaStream_t stream);
 
 // ---------------------------------------------------------------------------------------------
 // reduce (reduce.h). T: float, double, int32_t, int64_t, uint8_t. Sums accumulate in double;

@@ -275,21 +275,38 @@ __global__ void __launch_bounds__(kThreads) normal_kernel(T* out, int64_t n, dou
 // ---------------------------------------------------------------------------------------------
 // row gathers and scatters
 
-template <typename W>
-__global__ void __launch_bounds__(kThreads) index_select_kernel(W* out, const W* x, int64_t words, const int64_t* idx,
-                                                                int64_t total) {
+// A row index outside [0, rows) reads nothing and gives a row of zeros; the first word of its row
+// counts it in bad[0] and keeps max(k - j) in bad[1] (finished by first_bad_kernel into the first
+// offending position), for the binding to raise at the next synchronisation.
+template <typename W, typename TI>
+__global__ void __launch_bounds__(kThreads) index_select_kernel(W* out, const W* x, int64_t words, const TI* idx,
+                                                                int64_t rows, int64_t k, int64_t total,
+                                                                unsigned long long* bad) {
   TENSILE_CUDA_LOOP(t, total) {
     const int64_t j = t / words, e = t - j * words;
-    out[t] = x[idx[j] * words + e];
+    const int64_t r = int64_t(idx[j]);
+    if (r >= 0 && r < rows) {
+      out[t] = x[r * words + e];
+    } else {
+      out[t] = W(0);
+      if (e == 0) {
+        atomicAdd(bad, 1ull);
+        atomicMax(bad + 1, (unsigned long long)(k - j));
+      }
+    }
   }
 }
 
+__global__ void first_bad_kernel(int64_t* bad, int64_t k) { bad[1] = bad[0] > 0 ? k - bad[1] : -1; }
+
+// Out-of-range rows are skipped: indexSelect's forward reported them already.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) index_add_kernel(T* out, const T* src, int64_t row, const int64_t* idx,
-                                                             int64_t total) {
+                                                             int64_t rows, int64_t total) {
   TENSILE_CUDA_LOOP(t, total) {
     const int64_t j = t / row, e = t - j * row;
-    atomicAdd(out + idx[j] * row + e, src[t]);
+    const int64_t r = idx[j];
+    if (r >= 0 && r < rows) atomicAdd(out + r * row + e, src[t]);
   }
 }
 
@@ -428,28 +445,35 @@ int normal_cuda(T* out, int64_t n, double mean, double std, uint64_t seed, cudaS
   return launch_status();
 }
 
-int index_select_rows_cuda(void* out, const void* x, size_t row_bytes, const int64_t* idx, int64_t k,
-                           cudaStream_t stream) {
-  if (k <= 0 || row_bytes == 0) return 0;
-  // The widest word that divides the row and both base addresses.
-  size_t w = 8;
-  while (w > 1 && (row_bytes % w || !aligned(out, w) || !aligned(x, w))) w /= 2;
-  const int64_t words = int64_t(row_bytes / w), total = words * k;
-  const unsigned grid = grid_for(total);
-  switch (w) {
-    case 8: index_select_kernel<uint64_t><<<grid, kThreads, 0, stream>>>(static_cast<uint64_t*>(out), static_cast<const uint64_t*>(x), words, idx, total); break;
-    case 4: index_select_kernel<uint32_t><<<grid, kThreads, 0, stream>>>(static_cast<uint32_t*>(out), static_cast<const uint32_t*>(x), words, idx, total); break;
-    case 2: index_select_kernel<uint16_t><<<grid, kThreads, 0, stream>>>(static_cast<uint16_t*>(out), static_cast<const uint16_t*>(x), words, idx, total); break;
-    default: index_select_kernel<uint8_t><<<grid, kThreads, 0, stream>>>(static_cast<uint8_t*>(out), static_cast<const uint8_t*>(x), words, idx, total);
+template <typename TI>
+int index_select_rows_cuda(void* out, const void* x, size_t row_bytes, const TI* idx, int64_t k, int64_t rows,
+                           int64_t* bad, cudaStream_t stream) {
+  TENSILE_CUDA_TRY(cuda_memset_zero(bad, 2 * sizeof(int64_t), stream));
+  if (k > 0 && row_bytes > 0) {
+    // The widest word that divides the row and both base addresses.
+    size_t w = 8;
+    while (w > 1 && (row_bytes % w || !aligned(out, w) || !aligned(x, w))) w /= 2;
+    const int64_t words = int64_t(row_bytes / w), total = words * k;
+    const unsigned grid = grid_for(total);
+    auto* b = reinterpret_cast<unsigned long long*>(bad);
+    switch (w) {
+      case 8: index_select_kernel<uint64_t, TI><<<grid, kThreads, 0, stream>>>(static_cast<uint64_t*>(out), static_cast<const uint64_t*>(x), words, idx, rows, k, total, b); break;
+      case 4: index_select_kernel<uint32_t, TI><<<grid, kThreads, 0, stream>>>(static_cast<uint32_t*>(out), static_cast<const uint32_t*>(x), words, idx, rows, k, total, b); break;
+      case 2: index_select_kernel<uint16_t, TI><<<grid, kThreads, 0, stream>>>(static_cast<uint16_t*>(out), static_cast<const uint16_t*>(x), words, idx, rows, k, total, b); break;
+      default: index_select_kernel<uint8_t, TI><<<grid, kThreads, 0, stream>>>(static_cast<uint8_t*>(out), static_cast<const uint8_t*>(x), words, idx, rows, k, total, b);
+    }
   }
+  first_bad_kernel<<<1, 1, 0, stream>>>(bad, k);
   return launch_status();
 }
+template int index_select_rows_cuda<int64_t>(void*, const void*, size_t, const int64_t*, int64_t, int64_t, int64_t*, cudaStream_t);
+template int index_select_rows_cuda<int32_t>(void*, const void*, size_t, const int32_t*, int64_t, int64_t, int64_t*, cudaStream_t);
 
 template <typename T>
-int index_add_rows_cuda(T* out, const T* src, int64_t row, const int64_t* idx, int64_t k, cudaStream_t stream) {
+int index_add_rows_cuda(T* out, const T* src, int64_t row, const int64_t* idx, int64_t k, int64_t rows, cudaStream_t stream) {
   if (k <= 0 || row <= 0) return 0;
   const int64_t total = k * row;
-  index_add_kernel<T><<<grid_for(total), kThreads, 0, stream>>>(out, src, row, idx, total);
+  index_add_kernel<T><<<grid_for(total), kThreads, 0, stream>>>(out, src, row, idx, rows, total);
   return launch_status();
 }
 
@@ -457,7 +481,7 @@ int index_add_rows_cuda(T* out, const T* src, int64_t row, const int64_t* idx, i
   template int unary_cuda<T>(UnaryOp, T*, const T*, int64_t, double, cudaStream_t);                             \
   template int uniform_cuda<T>(T*, int64_t, double, double, uint64_t, cudaStream_t);                            \
   template int normal_cuda<T>(T*, int64_t, double, double, uint64_t, cudaStream_t);                             \
-  template int index_add_rows_cuda<T>(T*, const T*, int64_t, const int64_t*, int64_t, cudaStream_t);
+  template int index_add_rows_cuda<T>(T*, const T*, int64_t, const int64_t*, int64_t, int64_t, cudaStream_t);
 INSTANTIATE(float)
 INSTANTIATE(double)
 #undef INSTANTIATE

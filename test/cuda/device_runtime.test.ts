@@ -635,6 +635,29 @@ describe('on a CUDA device', () => {
     expect(tn.ones([2], { device: 'cuda' }).sum().item()).toBe(2);
   });
 
+  itCuda('indexSelect with a CUDA index: int32 and int64 gather and backward as on the CPU, with the index left on the device', () => {
+    const x = randn([6, 5], 8);
+    for (const dtype of ['int64', 'int32'] as tn.DType[]) {
+      const idx = tn.tensor([5, 0, 3, 3, 1], { dtype });
+      const xc = x.detach().requiresGrad_(true), xg = x.to('cuda').detach().requiresGrad_(true);
+      const w = randn([5, 5], 9);
+      const yc = xc.indexSelect(0, idx), yg = xg.indexSelect(0, idx.to('cuda'));
+      yc.mul(w).sum().backward();
+      yg.mul(w.to('cuda')).sum().backward();
+      expect(values(yg)).toEqual(values(yc));
+      expect(values(xg.grad!)).toEqual(values(xc.grad!)); // index 3 twice: two adds of exact products
+    }
+  });
+
+  itCuda('indexSelect with a CUDA index out of range: an IndexError naming the first one at the next read, zeros in its row, and the device goes on', () => {
+    const x = tn.ones([4, 3], { device: 'cuda' });
+    const idx = tn.tensor([1, 4, -1, 2]).to('cuda');
+    const y = x.indexSelect(0, idx); // no error yet: that would need the index on the host
+    expect(() => y.to('cpu')).toThrow(new tn.IndexError("indexSelect: 2 indices are out of range for dimension 0 of size 4 (the first at position 1), found on cuda:0 when its results were next read; their rows of the result are zeros"));
+    expect(y.toArray()).toEqual([[1, 1, 1], [0, 0, 0], [0, 0, 0], [1, 1, 1]]);
+    expect(tn.ones([2], { device: 'cuda' }).sum().item()).toBe(2);
+  });
+
   itCuda('pinned round trip: pinMemory, isPinned, async copy to the device and back', () => {
     const x = randn([64, 1, 28, 28], 7);
     const p = x.pinMemory();
