@@ -4,6 +4,8 @@
 // The micro-kernel is one template written with GCC vector extensions, compiled three times by
 // non-template entry points carrying target attributes and chosen once by CPUID. Not here: JIT,
 // assembly, or any -march flag (the library stays baseline x86-64).
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -42,6 +44,15 @@ inline __attribute__((always_inline)) void micro_tile(int64_t kc, const T* __res
   for (int i = 0; i < MR; i++)
 #pragma GCC unroll 8
     for (int j = 0; j < NV; j++) acc[i][j] = V{};
+
+  // The tile of C is MR rows a matrix row apart, each on its own pages: fetched only at the
+  // write-back, its misses stall that write-back (hundreds of cycles a call, far from the
+  // last-level cache for large C). Ask for it now; the k loop hides the latency.
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; i++) {
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
+  }
 
   for (int64_t k = 0; k < kc; k++) {
     V bv[NV];
@@ -238,6 +249,49 @@ inline void copy_row(T* __restrict d, const T* __restrict s, int64_t n) {
     if (t + l < n) d[t + l] = s[t + l];
 }
 
+// The first rows of a full A micro-panel, src's rows (stride lda) written as columns of the
+// (kc, mr) panel d, by 4 x 4 (float) or 2 x 2 (double) SSE transposes: the scalar copy, one load
+// and one strided store per element, was half of the packing time (perf, 1 thread, n = 1024).
+// Returns how many rows it packed; the caller copies the rest (and the k tail is done here).
+inline int64_t transpose_rows_into_panel(float* d, const float* src, int64_t lda, int64_t kc, int mr) {
+  int64_t r = 0;
+  for (; r + 4 <= mr; r += 4) {
+    const float* s0 = src + r * lda;
+    const float *s1 = s0 + lda, *s2 = s1 + lda, *s3 = s2 + lda;
+    int64_t k = 0;
+    for (; k + 4 <= kc; k += 4) {
+      __m128 a0 = _mm_loadu_ps(s0 + k), a1 = _mm_loadu_ps(s1 + k), a2 = _mm_loadu_ps(s2 + k), a3 = _mm_loadu_ps(s3 + k);
+      _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+      float* o = d + k * mr + r;
+      _mm_storeu_ps(o, a0);
+      _mm_storeu_ps(o + mr, a1);
+      _mm_storeu_ps(o + 2 * mr, a2);
+      _mm_storeu_ps(o + 3 * mr, a3);
+    }
+    for (; k < kc; k++) {
+      float* o = d + k * mr + r;
+      o[0] = s0[k], o[1] = s1[k], o[2] = s2[k], o[3] = s3[k];
+    }
+  }
+  return r;
+}
+
+inline int64_t transpose_rows_into_panel(double* d, const double* src, int64_t lda, int64_t kc, int mr) {
+  int64_t r = 0;
+  for (; r + 2 <= mr; r += 2) {
+    const double *s0 = src + r * lda, *s1 = s0 + lda;
+    int64_t k = 0;
+    for (; k + 2 <= kc; k += 2) {
+      const __m128d a0 = _mm_loadu_pd(s0 + k), a1 = _mm_loadu_pd(s1 + k);
+      double* o = d + k * mr + r;
+      _mm_storeu_pd(o, _mm_unpacklo_pd(a0, a1));
+      _mm_storeu_pd(o + mr, _mm_unpackhi_pd(a0, a1));
+    }
+    for (; k < kc; k++) d[k * mr + r] = s0[k], d[k * mr + r + 1] = s1[k];
+  }
+  return r;
+}
+
 // Rows [i0, i0 + mc) and columns [p0, p0 + kc) of op(A) into ceil(mc / mr) micro-panels of
 // (kc, mr), rows past mc zero-filled: dst[(ip / mr) * mr * kc + k * mr + r].
 template <typename T>
@@ -247,10 +301,11 @@ void pack_a(T* dst, bool transA, const T* A, int64_t lda, int64_t i0, int64_t mc
     T* d = dst + ip * kc;
     if (m < mr) std::fill(d, d + kc * mr, T(0));  // rows past the matrix stay zero
     if (!transA) {
-      for (int64_t r = 0; r < m; r++) {
-        const T* src = A + (i0 + ip + r) * lda + p0;
-        for (int64_t k = 0; k < kc; k++) d[k * mr + r] = src[k];
-      }
+      const T* src = A + (i0 + ip) * lda + p0;
+      int64_t r = 0;
+      if (m == mr) r = transpose_rows_into_panel(d, src, lda, kc, mr);
+      for (; r < m; r++)
+        for (int64_t k = 0; k < kc; k++) d[k * mr + r] = src[r * lda + k];
     } else {
       for (int64_t k = 0; k < kc; k++) {
         const T* src = A + (p0 + k) * lda + i0 + ip;
@@ -265,26 +320,35 @@ void pack_a(T* dst, bool transA, const T* A, int64_t lda, int64_t i0, int64_t mc
 template <typename T>
 void pack_b(T* dst, bool transB, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr,
             int64_t s0, int64_t s1) {
+  if (!transB) {
+    // A few strips at a time, row by row: each row of B is then read as one run of a few hundred
+    // bytes (one strip at a time read 128 bytes a row, a page apart, which the prefetchers follow
+    // poorly), and written to as many panels.
+    constexpr int64_t kStrips = 4;
+    for (int64_t sb = s0; sb < s1; sb += kStrips) {
+      const int64_t se = std::min(s1, sb + kStrips);
+      for (int64_t k = 0; k < kc; k++) {
+        const T* src = B + (p0 + k) * ldb + j0;
+        for (int64_t s = sb; s < se; s++) {
+          const int64_t jp = s * nr, n = std::min<int64_t>(nr, nc - jp);
+          T* dk = dst + jp * kc + k * nr;
+          copy_row(dk, src + jp, n);
+          for (int64_t j = n; j < nr; j++) dk[j] = T(0);
+        }
+      }
+    }
+    return;
+  }
   for (int64_t s = s0; s < s1; s++) {
-    int64_t jp = s * nr;
-    int64_t n = std::min<int64_t>(nr, nc - jp);
+    const int64_t jp = s * nr, n = std::min<int64_t>(nr, nc - jp);
     T* d = dst + jp * kc;
-    if (!transB) {
-      for (int64_t k = 0; k < kc; k++) {
-        const T* src = B + (p0 + k) * ldb + j0 + jp;
-        T* dk = d + k * nr;
-        copy_row(dk, src, n);
-        for (int64_t j = n; j < nr; j++) dk[j] = T(0);
-      }
-    } else {
-      // Row k of the panel gathers element k of n rows of B: n sequential read streams, one
-      // contiguous write per k (scattering each B row instead costs a cache line per element).
-      const T* src = B + (j0 + jp) * ldb + p0;
-      for (int64_t k = 0; k < kc; k++) {
-        T* dk = d + k * nr;
-        for (int64_t j = 0; j < n; j++) dk[j] = src[j * ldb + k];
-        for (int64_t j = n; j < nr; j++) dk[j] = T(0);
-      }
+    // Row k of the panel gathers element k of n rows of B: n sequential read streams, one
+    // contiguous write per k (scattering each B row instead costs a cache line per element).
+    const T* src = B + (j0 + jp) * ldb + p0;
+    for (int64_t k = 0; k < kc; k++) {
+      T* dk = d + k * nr;
+      for (int64_t j = 0; j < n; j++) dk[j] = src[j * ldb + k];
+      for (int64_t j = n; j < nr; j++) dk[j] = T(0);
     }
   }
 }

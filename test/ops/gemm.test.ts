@@ -136,13 +136,15 @@ describe('native gemm (float32) against the JS reference', () => {
     }
   });
 
-  test('float64 matches the reference to double precision', () => {
-    const [M, N, K] = [37, 41, 300];
-    const A = randArray(M * K, 3);
-    const B = randArray(K * N, 4);
-    const ct = tn.zeros([M * N], { dtype: 'float64' });
-    native.gemm(false, false, M, N, K, 1, tn.fromTypedArray(A).handle, 0, K, tn.fromTypedArray(B).handle, 0, N, 0, ct.handle, 0, N, 1, 0, 0, 0, 1);
-    expectClose(ct.data as Float64Array, refGemm(false, false, M, N, K, 1, A, 0, K, B, 0, N, 0, new Float64Array(M * N), 0, N), 1e-12, 1e-12, 'float64 gemm');
+  test('float64 matches the reference to double precision (whole and partial A panels, odd K tails)', () => {
+    // K = 301: a 256-deep slab, then 45, whose last column the 2 x 2 packing transposes leave to the scalar tail
+    for (const [M, N, K] of [[37, 41, 300], [25, 13, 301], [12, 7, 3]]) {
+      const A = randArray(M * K, 3);
+      const B = randArray(K * N, 4);
+      const ct = tn.zeros([M * N], { dtype: 'float64' });
+      native.gemm(false, false, M, N, K, 1, tn.fromTypedArray(A).handle, 0, K, tn.fromTypedArray(B).handle, 0, N, 0, ct.handle, 0, N, 1, 0, 0, 0, 1);
+      expectClose(ct.data as Float64Array, refGemm(false, false, M, N, K, 1, A, 0, K, B, 0, N, 0, new Float64Array(M * N), 0, N), 1e-12, 1e-12, `float64 gemm ${M}x${N}x${K}`);
+    }
   });
 
   test('every micro-kernel variant (TENSILE_GEMM_KERNEL) agrees with the reference', () => {
