@@ -297,6 +297,19 @@ __global__ void __launch_bounds__(kThreads) index_select_kernel(W* out, const W*
   }
 }
 
+// The same count where rows are empty (nothing to gather, the indices still checked).
+template <typename TI>
+__global__ void __launch_bounds__(kThreads) index_range_kernel(const TI* idx, int64_t rows, int64_t k,
+                                                               unsigned long long* bad) {
+  TENSILE_CUDA_LOOP(j, k) {
+    const int64_t r = int64_t(idx[j]);
+    if (r < 0 || r >= rows) {
+      atomicAdd(bad, 1ull);
+      atomicMax(bad + 1, (unsigned long long)(k - j));
+    }
+  }
+}
+
 __global__ void first_bad_kernel(int64_t* bad, int64_t k) { bad[1] = bad[0] > 0 ? k - bad[1] : -1; }
 
 // Out-of-range rows are skipped: indexSelect's forward reported them already.
@@ -449,6 +462,8 @@ template <typename TI>
 int index_select_rows_cuda(void* out, const void* x, size_t row_bytes, const TI* idx, int64_t k, int64_t rows,
                            int64_t* bad, cudaStream_t stream) {
   TENSILE_CUDA_TRY(cuda_memset_zero(bad, 2 * sizeof(int64_t), stream));
+  if (k > 0 && row_bytes == 0)
+    index_range_kernel<TI><<<grid_for(k), kThreads, 0, stream>>>(idx, rows, k, reinterpret_cast<unsigned long long*>(bad));
   if (k > 0 && row_bytes > 0) {
     // The widest word that divides the row and both base addresses.
     size_t w = 8;

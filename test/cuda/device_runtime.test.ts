@@ -655,6 +655,10 @@ describe('on a CUDA device', () => {
     const y = x.indexSelect(0, idx); // no error yet: that would need the index on the host
     expect(() => y.to('cpu')).toThrow(new tn.IndexError("indexSelect: 2 indices are out of range for dimension 0 of size 4 (the first at position 1), found on cuda:0 when its results were next read; their rows of the result are zeros"));
     expect(y.toArray()).toEqual([[1, 1, 1], [0, 0, 0], [0, 0, 0], [1, 1, 1]]);
+    // rows of no elements: nothing to gather, the index still checked
+    const e = tn.ones([4, 0], { device: 'cuda' }).indexSelect(0, tn.tensor([5]).to('cuda'));
+    expect(e.shape).toEqual([1, 0]);
+    expect(() => tn.cuda.synchronize()).toThrow('indexSelect: 1 index is out of range for dimension 0 of size 4 (the first at position 0)');
     expect(tn.ones([2], { device: 'cuda' }).sum().item()).toBe(2);
   });
 
