@@ -5,17 +5,20 @@
 #                                          # subset as IDX (.gpu/fmnist; the machine has no data package)
 #   there:  run with carry [".gpu"], command:  bash scripts/gpu-check.sh run
 #
-# `run` builds the addon for the machine's GPU, runs the test suites that need no data package (the
-# CUDA ones included, which run instead of skipping there), trains a few steps on --device cuda, and
-# runs bench/gpu.ts (tensile vs the machine's PyTorch on CUDA, if it has one). Everything it learns
-# goes to $OUT: nvidia-smi.txt, build.log, jest.json, jest.log, bench.log, gpu-*.json.
+# `pack` builds the addon here (the default sm_80 + sm_90 SASS and PTX) and the JS, and packs them
+# with Node and node_modules. `run` uses that addon where it sees the machine's GPU (else builds one
+# for its architecture), runs the test suites that need no data package (the CUDA ones included,
+# which run instead of skipping there; the CLI test trains both models on --device cuda), and runs
+# bench/gpu.ts (tensile vs the machine's PyTorch on CUDA, if it has one). Everything it learns goes
+# to $OUT: nvidia-smi.txt, build.log, jest.json, jest.log, bench.log, gpu-*.json.
+# JEST_LIMIT_S (default 300) bounds the tests, BENCH_STEPS (1000) the benchmark, SKIP_BENCH skips it.
 set -uo pipefail
 cd "$(git rev-parse --show-toplevel 2>/dev/null || dirname "$0"/..)"
 mode=${1:-run}
 
 if [ "$mode" = pack ]; then
   ../shared/gpu/pack.sh
-  npm run build:ts >/dev/null
+  npm run build:native && npm run build:ts >/dev/null && npx tsc -p tsconfig.dev.json || exit 1
   node -e '
     const { loadBundledFashionMNIST } = require("./dist/data/fashion_mnist_bundled");
     const { encodeIdx } = require("./dist/data/idx");
@@ -26,8 +29,7 @@ if [ "$mode" = pack ]; then
     fs.writeFileSync(".gpu/fmnist/train-images-idx3-ubyte", encodeIdx("uint8", [n, 28, 28], images.subarray(0, n * 784)));
     fs.writeFileSync(".gpu/fmnist/train-labels-idx1-ubyte", encodeIdx("uint8", [n], labels.subarray(0, n)));'
   xz -f -T0 .gpu/fmnist/*-ubyte
-  # the addon as built here (sm_80 + sm_90 SASS, PTX for newer) and the compiled JS: saves the build there
-  npx tsc -p tsconfig.dev.json
+  # the addon as built here and the compiled JS: saves the build there
   tar cf - build/Release/tensile.node dist dist-dev | xz -T0 -1 > .gpu/prebuilt.tar.xz
   du -sh .gpu
   exit 0
@@ -51,7 +53,9 @@ fi
 echo "== addon: $built"
 node -e 'const tn = require("./dist"); console.log("probe", JSON.stringify(tn.cuda.probe()), "available", tn.cuda.isAvailable())'
 echo "== tests"
-timeout ${JEST_LIMIT_S:-300} node node_modules/jest/bin/jest.js --ci --maxWorkers=8 --json --outputFile="$OUT/jest.json" test/cuda test/ops test/nn test/optim test/addon test/tensor.test.ts test/errors.test.ts > "$OUT/jest.log" 2>&1
+timeout ${JEST_LIMIT_S:-300} node node_modules/jest/bin/jest.js --ci --maxWorkers=8 --json --outputFile="$OUT/jest.json" test/cuda test/ops test/nn test/optim test/addon test/io test/regressions test/tensor.test.ts test/errors.test.ts test/train/checkpoint.test.ts test/train/fit.test.ts test/train/metrics.test.ts test/data/transforms.test.ts test/data/workers.test.ts > "$OUT/jest.log" 2>&1
+[ $? = 124 ] && echo "jest: stopped after ${JEST_LIMIT_S:-300} s (JEST_LIMIT_S)"
+[ -f "$OUT/jest.json" ] || { echo "jest: no results (see jest.log)"; tail -20 "$OUT/jest.log"; exit 1; }
 node -e '
   const r = require(process.argv[1]);
   const skipped = r.numPendingTests;

@@ -228,16 +228,12 @@ Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
   }
 #ifdef TENSILE_HAVE_CUDA
   if (k == 0) return info.Env().Undefined();
-  cudaStream_t stream = op_stream(op);
-  void* bad = nullptr;
-  check_cuda_status(cuda_alloc(&bad, 2 * sizeof(int64_t), op_device() - 1), op);
   const size_t row_bytes = size_t(row) * is;
-  int st = idt == DType::Int64
-               ? index_select_rows_cuda<int64_t>(out, x, row_bytes, static_cast<const int64_t*>(idx), k, rows, static_cast<int64_t*>(bad), stream)
-               : index_select_rows_cuda<int32_t>(out, x, row_bytes, static_cast<const int32_t*>(idx), k, rows, static_cast<int64_t*>(bad), stream);
-  if (st) cuda_free(bad);
-  check_cuda_status(st, op);
-  defer_check(DeferredCheck{static_cast<int64_t*>(bad), op_device(), op, rows, DeferredCheck::Kind::RowIndex});
+  queue_deferred_check(op, DeferredCheck::Kind::RowIndex, rows, k, [&](int64_t* bad, cudaStream_t stream) {
+    return idt == DType::Int64
+               ? index_select_rows_cuda<int64_t>(out, x, row_bytes, static_cast<const int64_t*>(idx), k, rows, bad, stream)
+               : index_select_rows_cuda<int32_t>(out, x, row_bytes, static_cast<const int32_t*>(idx), k, rows, bad, stream);
+  });
 #endif
   return info.Env().Undefined();
 }

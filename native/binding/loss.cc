@@ -133,13 +133,9 @@ void with_target(const Napi::CallbackInfo& info, int i, const ClassLossArgs& a, 
       check_targets(op, target, a.S, a.C, a.ignore);
     } else if (report && a.S > 0) {
 #ifdef TENSILE_HAVE_CUDA
-      void* result = nullptr;
-      cudaStream_t stream = op_stream(op);
-      check_cuda_status(cuda_alloc(&result, 2 * sizeof(int64_t), op_device() - 1), op);
-      int st = count_invalid_targets_cuda<TI>(static_cast<int64_t*>(result), target, a.S, a.C, a.ignore, stream);
-      if (st) cuda_free(result);
-      check_cuda_status(st, op);
-      defer_check(DeferredCheck{static_cast<int64_t*>(result), op_device(), op, a.C, DeferredCheck::Kind::ClassTarget});
+      queue_deferred_check(op, DeferredCheck::Kind::ClassTarget, a.C, a.S, [&](int64_t* counts, cudaStream_t stream) {
+        return count_invalid_targets_cuda<TI>(counts, target, a.S, a.C, a.ignore, stream);
+      });
 #endif
     }
     fn(target);

@@ -115,6 +115,7 @@ Napi::Value new_storage(Napi::Env env, int64_t bytes, int64_t device, bool pinne
   napi_adjust_external_memory(env, external_bytes(bytes, int(device)), &ignored);
   napi_value handle;
   if (napi_create_external(env, s, finalize_storage, nullptr, &handle) != napi_ok) {
+    napi_adjust_external_memory(env, -external_bytes(bytes, int(device)), &ignored);
     free_block(s);
     delete s;
     throw BindingError{ErrorKind::Error, "alloc: could not create a storage handle"};

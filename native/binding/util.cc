@@ -123,17 +123,18 @@ void raise_deferred_checks(int device) {
     }
     DeferredCheck c = std::move(v[i]);
     v.erase(v.begin() + long(i));
-    int64_t r[2] = {0, -1};
-    int st = cuda_copy_d2h(r, c.result, sizeof r, device - 1);
-    cuda_free(c.result);
+    int64_t r[2] = {0, 0};
+    int st = cuda_copy_d2h(r, c.counts, sizeof r, device - 1);
+    cuda_free(c.counts);
     if (!error.empty() || st != 0 || r[0] <= 0) continue;
+    const int64_t first = c.n - r[1];
     if (c.kind == DeferredCheck::Kind::ClassTarget)
       error = str_cat(c.op, ": ", r[0], " target", r[0] == 1 ? " is" : "s are", " out of bounds for ", c.bound,
-                      " classes (the first at position ", r[1], "), found on ", device_name(device),
+                      " classes (the first at position ", first, "), found on ", device_name(device),
                       " when its results were next read; the results of that op are NaN");
     else
       error = str_cat(c.op, ": ", r[0], " ind", r[0] == 1 ? "ex is" : "ices are", " out of range for dimension 0 of size ",
-                      c.bound, " (the first at position ", r[1], "), found on ", device_name(device),
+                      c.bound, " (the first at position ", first, "), found on ", device_name(device),
                       " when its results were next read; their rows of the result are zeros");
   }
   if (!error.empty()) throw BindingError{ErrorKind::IndexError, error};

@@ -176,13 +176,16 @@ void on_device(const char* op, CpuFn&& cpu, CudaFn&& cuda) {
 // device memory (read, copy to the host, cuda.synchronize) raises the first one as an IndexError.
 struct DeferredCheck {
   enum class Kind { ClassTarget, RowIndex };
-  int64_t* result;  // device memory, 2 int64s: count of offenders, first offending position
+  int64_t* counts;  // device memory from note_offender (cuda_device.cuh): offenders, max(n - position)
   int device;       // 1 + n
   std::string op;
+  Kind kind;
   int64_t bound;    // the number of classes, or of rows
-  Kind kind = Kind::ClassTarget;
+  int64_t n;        // positions checked (targets, indices)
 };
 void defer_check(DeferredCheck check);
+// queue_deferred_check (below, with the CUDA runtime) allocates, launches and queues one.
+
 // Called after the host has waited for `device` (1 + n): raises the first deferred error found there.
 void raise_deferred_checks(int device);
 
@@ -217,4 +220,22 @@ void dispatch_all(DType d, Fn&& fn) {
 #ifdef TENSILE_HAVE_CUDA
 #include "../core/cuda_runtime.h"
 #include "../ops/cuda_kernels.h"
+#endif
+
+#ifdef TENSILE_HAVE_CUDA
+namespace tensile {
+
+// Allocates the 2-int64 counts on the op's device, runs launch(counts, stream) (a launcher that
+// zeroes them and queues its kernels) and queues the check; frees them if the launch fails.
+template <typename Launch>
+void queue_deferred_check(const char* op, DeferredCheck::Kind kind, int64_t bound, int64_t n, Launch&& launch) {
+  void* counts = nullptr;
+  check_cuda_status(cuda_alloc(&counts, 2 * sizeof(int64_t), op_device() - 1), op);
+  const int st = launch(static_cast<int64_t*>(counts), op_stream(op));
+  if (st) cuda_free(counts);
+  check_cuda_status(st, op);
+  defer_check(DeferredCheck{static_cast<int64_t*>(counts), op_device(), op, kind, bound, n});
+}
+
+}  // namespace tensile
 #endif

@@ -41,6 +41,14 @@ inline int launch_status() { return int(cudaGetLastError()); }
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);        \
        i += int64_t(blockDim.x) * gridDim.x)
 
+// Offenders a kernel finds for the host to raise later (DeferredCheck in native/binding/util.h):
+// counts[0] counts them, counts[1] keeps max(n - j) over offending positions j of n, from which the
+// host recovers the first (n - counts[1]). Zeroed by the launcher before the kernel runs.
+__device__ __forceinline__ void note_offender(unsigned long long* counts, int64_t n, int64_t j) {
+  atomicAdd(counts, 1ull);
+  atomicMax(counts + 1, (unsigned long long)(n - j));
+}
+
 // ---------------------------------------------------------------------------------------------
 // arithmetic that the compiler may not fuse into FMAs: the CPU build (baseline x86-64) rounds
 // every product and sum, and the kernels that promise CPU-identical results use these.

@@ -276,8 +276,7 @@ __global__ void __launch_bounds__(kThreads) normal_kernel(T* out, int64_t n, dou
 // row gathers and scatters
 
 // A row index outside [0, rows) reads nothing and gives a row of zeros; the first word of its row
-// counts it in bad[0] and keeps max(k - j) in bad[1] (finished by first_bad_kernel into the first
-// offending position), for the binding to raise at the next synchronisation.
+// notes it in `bad` (note_offender), for the binding to raise at the next synchronisation.
 template <typename W, typename TI>
 __global__ void __launch_bounds__(kThreads) index_select_kernel(W* out, const W* x, int64_t words, const TI* idx,
                                                                 int64_t rows, int64_t k, int64_t total,
@@ -289,10 +288,7 @@ __global__ void __launch_bounds__(kThreads) index_select_kernel(W* out, const W*
       out[t] = x[r * words + e];
     } else {
       out[t] = W(0);
-      if (e == 0) {
-        atomicAdd(bad, 1ull);
-        atomicMax(bad + 1, (unsigned long long)(k - j));
-      }
+      if (e == 0) note_offender(bad, k, j);
     }
   }
 }
@@ -303,14 +299,9 @@ __global__ void __launch_bounds__(kThreads) index_range_kernel(const TI* idx, in
                                                                unsigned long long* bad) {
   TENSILE_CUDA_LOOP(j, k) {
     const int64_t r = int64_t(idx[j]);
-    if (r < 0 || r >= rows) {
-      atomicAdd(bad, 1ull);
-      atomicMax(bad + 1, (unsigned long long)(k - j));
-    }
+    if (r < 0 || r >= rows) note_offender(bad, k, j);
   }
 }
-
-__global__ void first_bad_kernel(int64_t* bad, int64_t k) { bad[1] = bad[0] > 0 ? k - bad[1] : -1; }
 
 // Out-of-range rows are skipped: indexSelect's forward reported them already.
 template <typename T>
@@ -478,7 +469,6 @@ int index_select_rows_cuda(void* out, const void* x, size_t row_bytes, const TI*
       default: index_select_kernel<uint8_t, TI><<<grid, kThreads, 0, stream>>>(static_cast<uint8_t*>(out), static_cast<const uint8_t*>(x), words, idx, rows, k, total, b);
     }
   }
-  first_bad_kernel<<<1, 1, 0, stream>>>(bad, k);
   return launch_status();
 }
 template int index_select_rows_cuda<int64_t>(void*, const void*, size_t, const int64_t*, int64_t, int64_t, int64_t*, cudaStream_t);

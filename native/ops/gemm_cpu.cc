@@ -48,10 +48,14 @@ inline __attribute__((always_inline)) void micro_tile(int64_t kc, const T* __res
   // The tile of C is MR rows a matrix row apart, each on its own pages: fetched only at the
   // write-back, its misses stall that write-back (hundreds of cycles a call, far from the
   // last-level cache for large C). Ask for it now; the k loop hides the latency.
+  constexpr int kLineElems = 64 / sizeof(T);
 #pragma GCC unroll 32
   for (int i = 0; i < MR; i++) {
-    __builtin_prefetch(c + i * ldc, 1, 3);
-    __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
+    if (i >= m) break;  // rows past the matrix: no pointer into them
+    const T* row = c + i * ldc;
+#pragma GCC unroll 8
+    for (int l = 0; l < NR; l += kLineElems) __builtin_prefetch(row + l, 1, 3);
+    __builtin_prefetch(row + NR - 1, 1, 3);  // the line a row not aligned to 64 bytes spills into
   }
 
   for (int64_t k = 0; k < kc; k++) {

@@ -301,21 +301,13 @@ __global__ void __launch_bounds__(kThreads) nll_backward_kernel(T* dlogp, const 
   }
 }
 
-// result[0] += 1 per bad target; result[1] holds max(S - s) over bad samples s until finished.
 template <typename TI>
-__global__ void __launch_bounds__(kThreads) invalid_targets_kernel(unsigned long long* result, const TI* target,
+__global__ void __launch_bounds__(kThreads) invalid_targets_kernel(unsigned long long* counts, const TI* target,
                                                                    int64_t S, int64_t C, int64_t ignore_index) {
   TENSILE_CUDA_LOOP(s, S) {
     const int64_t t = int64_t(target[s]);
-    if (t != ignore_index && (t < 0 || t >= C)) {
-      atomicAdd(result, 1ull);
-      atomicMax(result + 1, (unsigned long long)(S - s));
-    }
+    if (t != ignore_index && (t < 0 || t >= C)) note_offender(counts, S, s);
   }
-}
-
-__global__ void invalid_targets_finish_kernel(int64_t* result, int64_t S) {
-  result[1] = result[0] > 0 ? S - result[1] : -1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -451,13 +443,12 @@ int nll_loss_backward_cuda(T* dlogp, const T* dout, const TI* target, const T* w
 }
 
 template <typename TI>
-int count_invalid_targets_cuda(int64_t* result, const TI* target, int64_t S, int64_t C, int64_t ignore_index,
+int count_invalid_targets_cuda(int64_t* counts, const TI* target, int64_t S, int64_t C, int64_t ignore_index,
                                cudaStream_t stream) {
-  TENSILE_CUDA_TRY(cuda_memset_zero(result, 2 * sizeof(int64_t), stream));
+  TENSILE_CUDA_TRY(cuda_memset_zero(counts, 2 * sizeof(int64_t), stream));
   if (S > 0)
-    invalid_targets_kernel<TI><<<grid_for(S), kThreads, 0, stream>>>(reinterpret_cast<unsigned long long*>(result),
+    invalid_targets_kernel<TI><<<grid_for(S), kThreads, 0, stream>>>(reinterpret_cast<unsigned long long*>(counts),
                                                                      target, S, C, ignore_index);
-  invalid_targets_finish_kernel<<<1, 1, 0, stream>>>(result, S);
   return launch_status();
 }
 

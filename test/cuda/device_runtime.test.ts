@@ -163,55 +163,6 @@ describe('without a GPU', () => {
     expect(err).toEqual([`tensile: DeviceError: train: device 'cuda' is not available: ${why}\n`, `tensile: DeviceError: eval: device 'cuda' is not available: ${why}\n`]);
   });
 
-  itCuda('tensile train / eval --device cuda on IDX files: both models train on the GPU, and the GPU evaluates a checkpoint as the CPU does', async () => {
-    // The bundled data package need not be installed on a GPU server: synthetic IDX files, whose
-    // class is the brightness of a square, so that one epoch learns something.
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-cli-cuda-'));
-    const data = path.join(dir, 'data');
-    fs.mkdirSync(data);
-    const write = (prefix: string, n: number, seed: number) => {
-      const img = new Uint8Array(n * 784), lab = new Uint8Array(n);
-      let s = seed;
-      for (let i = 0; i < n; i++) {
-        lab[i] = i % 10;
-        for (let j = 0; j < 784; j++) {
-          s = (s * 1103515245 + 12345) >>> 0;
-          const inSquare = Math.abs((j % 28) - 14) < 6 && Math.abs(Math.floor(j / 28) - 14) < 6;
-          img[i * 784 + j] = inSquare ? 25 * lab[i] + (s % 20) : s % 30;
-        }
-      }
-      fs.writeFileSync(path.join(data, `${prefix}-images-idx3-ubyte`), encodeIdx('uint8', [n, 28, 28], img));
-      fs.writeFileSync(path.join(data, `${prefix}-labels-idx1-ubyte`), encodeIdx('uint8', [n], lab));
-    };
-    write('train', 400, 1);
-    write('t10k', 200, 2);
-    const out: string[] = [];
-    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true));
-    const accuracy = () => Number(/test accuracy [\d.]+% \((\d+)\/200\)/.exec(out.join(''))![1]);
-    try {
-      for (const model of ['classic', 'standard']) {
-        const runDir = path.join(dir, model);
-        expect(await main(['train', '--device', 'cuda', '--model', model, '--epochs', '2', '--lr', model === 'classic' ? '0.02' : '0.003', '--data', data, '--out', runDir, '--seed', '1'])).toBe(0);
-        expect(out.join('')).toMatch(new RegExp(`tensile train: ${model} model .*, cuda`));
-        expect(fs.existsSync(path.join(runDir, 'best.safetensors'))).toBe(true);
-        const ckpt = path.join(runDir, 'last.safetensors');
-        out.length = 0;
-        expect(await main(['eval', '--device', 'cuda', '--checkpoint', ckpt, '--data', data])).toBe(0);
-        const onGpu = accuracy();
-        out.length = 0;
-        expect(await main(['eval', '--checkpoint', ckpt, '--data', data])).toBe(0);
-        const onCpu = accuracy();
-        // the same weights: the devices may part only on a near-tie of two logits
-        expect(Math.abs(onGpu - onCpu)).toBeLessThanOrEqual(2);
-        expect(onGpu).toBeGreaterThan(40); // 10 classes: chance is 20 of 200
-        out.length = 0;
-      }
-    } finally {
-      spy.mockRestore();
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  }, 60_000);
-
   itNoCuda('memory figures are 0 and emptyCache() does nothing', () => {
     expect(tn.cuda.memoryAllocated()).toBe(0);
     expect(tn.cuda.memoryReserved()).toBe(0);
@@ -561,6 +512,55 @@ describe('DataLoader pinMemory', () => {
 // the CUDA side (a GPU machine)
 
 describe('on a CUDA device', () => {
+  itCuda('tensile train / eval --device cuda on IDX files: both models train on the GPU, and the GPU evaluates a checkpoint as the CPU does', async () => {
+    // The bundled data package need not be installed on a GPU server: synthetic IDX files, whose
+    // class is the brightness of a square, so that one epoch learns something.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tensile-cli-cuda-'));
+    const data = path.join(dir, 'data');
+    fs.mkdirSync(data);
+    const write = (prefix: string, n: number, seed: number) => {
+      const img = new Uint8Array(n * 784), lab = new Uint8Array(n);
+      let s = seed;
+      for (let i = 0; i < n; i++) {
+        lab[i] = i % 10;
+        for (let j = 0; j < 784; j++) {
+          s = (s * 1103515245 + 12345) >>> 0;
+          const inSquare = Math.abs((j % 28) - 14) < 6 && Math.abs(Math.floor(j / 28) - 14) < 6;
+          img[i * 784 + j] = inSquare ? 25 * lab[i] + (s % 20) : s % 30;
+        }
+      }
+      fs.writeFileSync(path.join(data, `${prefix}-images-idx3-ubyte`), encodeIdx('uint8', [n, 28, 28], img));
+      fs.writeFileSync(path.join(data, `${prefix}-labels-idx1-ubyte`), encodeIdx('uint8', [n], lab));
+    };
+    write('train', 400, 1);
+    write('t10k', 200, 2);
+    const out: string[] = [];
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (out.push(String(c)), true));
+    const accuracy = () => Number(/test accuracy [\d.]+% \((\d+)\/200\)/.exec(out.join(''))![1]);
+    try {
+      for (const model of ['classic', 'standard']) {
+        const runDir = path.join(dir, model);
+        expect(await main(['train', '--device', 'cuda', '--model', model, '--epochs', '2', '--lr', model === 'classic' ? '0.02' : '0.003', '--data', data, '--out', runDir, '--seed', '1'])).toBe(0);
+        expect(out.join('')).toMatch(new RegExp(`tensile train: ${model} model .*, cuda`));
+        expect(fs.existsSync(path.join(runDir, 'best.safetensors'))).toBe(true);
+        const ckpt = path.join(runDir, 'last.safetensors');
+        out.length = 0;
+        expect(await main(['eval', '--device', 'cuda', '--checkpoint', ckpt, '--data', data])).toBe(0);
+        const onGpu = accuracy();
+        out.length = 0;
+        expect(await main(['eval', '--checkpoint', ckpt, '--data', data])).toBe(0);
+        const onCpu = accuracy();
+        // the same weights: the devices may part only on a near-tie of two logits
+        expect(Math.abs(onGpu - onCpu)).toBeLessThanOrEqual(2);
+        expect(onGpu).toBeGreaterThan(40); // 10 classes: chance is 20 of 200
+        out.length = 0;
+      }
+    } finally {
+      spy.mockRestore();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   itCuda('isAvailable, deviceCount, probe; cuda:0 is what tensors report', () => {
     expect(tn.cuda.deviceCount()).toBeGreaterThan(0);
     expect(cudaUnavailableReason()).toBe('');
@@ -649,12 +649,17 @@ describe('on a CUDA device', () => {
     }
   });
 
-  itCuda('indexSelect with a CUDA index out of range: an IndexError naming the first one at the next read, zeros in its row, and the device goes on', () => {
-    const x = tn.ones([4, 3], { device: 'cuda' });
-    const idx = tn.tensor([1, 4, -1, 2]).to('cuda');
-    const y = x.indexSelect(0, idx); // no error yet: that would need the index on the host
-    expect(() => y.to('cpu')).toThrow(new tn.IndexError("indexSelect: 2 indices are out of range for dimension 0 of size 4 (the first at position 1), found on cuda:0 when its results were next read; their rows of the result are zeros"));
-    expect(y.toArray()).toEqual([[1, 1, 1], [0, 0, 0], [0, 0, 0], [1, 1, 1]]);
+  itCuda('indexSelect with a CUDA index out of range: an IndexError naming the first one at the next read, zeros in its row, no gradient written for it, and the device goes on', () => {
+    for (const dtype of ['int64', 'int32'] as tn.DType[]) {
+      const x = tn.ones([4, 3], { device: 'cuda' }).requiresGrad_(true);
+      const idx = tn.tensor([1, 4, -1, 2], { dtype }).to('cuda');
+      const y = x.indexSelect(0, idx); // no error yet: that would need the index on the host
+      expect(() => y.to('cpu')).toThrow(new tn.IndexError('indexSelect: 2 indices are out of range for dimension 0 of size 4 (the first at position 1), found on cuda:0 when its results were next read; their rows of the result are zeros'));
+      expect(y.toArray()).toEqual([[1, 1, 1], [0, 0, 0], [0, 0, 0], [1, 1, 1]]);
+      // the backward scatters the valid rows only (the bad ones would land outside x's gradient)
+      y.sum().backward();
+      expect(x.grad!.toArray()).toEqual([[0, 0, 0], [1, 1, 1], [1, 1, 1], [0, 0, 0]]);
+    }
     // rows of no elements: nothing to gather, the index still checked
     const e = tn.ones([4, 0], { device: 'cuda' }).indexSelect(0, tn.tensor([5]).to('cuda'));
     expect(e.shape).toEqual([1, 0]);

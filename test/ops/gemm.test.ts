@@ -137,8 +137,9 @@ describe('native gemm (float32) against the JS reference', () => {
   });
 
   test('float64 matches the reference to double precision (whole and partial A panels, odd K tails)', () => {
-    // K = 301: a 256-deep slab, then 45, whose last column the 2 x 2 packing transposes leave to the scalar tail
-    for (const [M, N, K] of [[37, 41, 300], [25, 13, 301], [12, 7, 3]]) {
+    // K = 301: a 256-deep slab, then 45, whose last column the 2 x 2 packing transposes leave to the
+    // scalar tail; 12 x 40 x 9: one whole panel, above the naive path's size
+    for (const [M, N, K] of [[37, 41, 300], [25, 13, 301], [12, 40, 9]]) {
       const A = randArray(M * K, 3);
       const B = randArray(K * N, 4);
       const ct = tn.zeros([M * N], { dtype: 'float64' });
