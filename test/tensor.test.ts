@@ -119,6 +119,9 @@ test('indexSelect along dim 0 (DataLoader batching) and its gradient', () => {
   expect(t.indexSelect(0, tn.tensor([3, 0, 3])).toArray()).toEqual([[9, 10, 11], [0, 1, 2], [9, 10, 11]]);
   expect(t.indexSelect(1, tn.tensor([2, 0])).toArray()).toEqual([[2, 0], [5, 3], [8, 6], [11, 9]]);
   expect(() => t.indexSelect(0, tn.tensor([4]))).toThrow(tn.IndexError);
+  // an int32 index (widened for the kernel) gathers and is checked the same way
+  expect(t.indexSelect(0, tn.tensor([3, 0, 3], { dtype: 'int32' })).toArray()).toEqual([[9, 10, 11], [0, 1, 2], [9, 10, 11]]);
+  expect(() => t.indexSelect(0, tn.tensor([1, -2], { dtype: 'int32' }))).toThrow('indexSelect: index -2 at position 1 is out of range for dimension 0 of size 4');
   const x = randLeaf([4, 3], 23);
   gradcheck((a) => a.indexSelect(0, tn.tensor([1, 3, 1])), [x]);
 });

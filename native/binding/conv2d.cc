@@ -92,22 +92,32 @@ Napi::Value Conv2dBackwardBias(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// The pool after the convolution: window [kH, kW, sH, sW, pH, pW, dH, dW] at info[i], output size
-// PH, PW at info[i + 1], info[i + 2]. The pool's output size is the caller's (lib/ops/pool2d.ts
-// follows PyTorch); here only its bounds are checked: every window starts inside the padded plane.
-struct PoolAfter {
+// The arguments both fused calls share: the convolution's params at info[i], the pool's window
+// [kH, kW, sH, sW, pH, pW, dH, dW] at info[i + 1] and its output size PH, PW at info[i + 2],
+// info[i + 3]. The pool's output size is the caller's (lib/ops/pool2d.ts follows PyTorch); here only
+// its bounds are checked: every window starts inside the padded plane.
+struct FusedArgs {
+  Conv2dParams p;
   Pool2dWindow win;
   int64_t PH, PW;
+  __int128 pooled;  // elements of the pooled output (and of its indices)
 };
-PoolAfter pool_after_arg(const Napi::CallbackInfo& info, int i, const Conv2dParams& p, const char* op) {
-  std::vector<int64_t> v = ints_arg(info, i);
+FusedArgs fused_args(const Napi::CallbackInfo& info, int i, const char* op) {
+  const Conv2dParams p = params_arg(info, i);
+  std::vector<int64_t> v = ints_arg(info, i + 1);
   TENSILE_CHECK(v.size() == 8, ValueError, op, ": expected the pool window [kH, kW, sH, sW, pH, pW, dH, dW] but got ", v.size(), " values");
   for (size_t k = 0; k < 8; k++)
     TENSILE_CHECK(v[k] >= (k == 4 || k == 5 ? 0 : 1) && v[k] < (int64_t(1) << 31), ValueError, op, ": pool window value ", k, " is ", v[k], " in ", shape_str(v));
-  PoolAfter a{{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]}, size_arg(info, i + 1, op, "PH"), size_arg(info, i + 2, op, "PW")};
+  FusedArgs a{p, {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]}, size_arg(info, i + 2, op, "PH"), size_arg(info, i + 3, op, "PW"), 0};
   TENSILE_CHECK(a.PH >= 1 && a.PW >= 1 && (a.PH - 1) * a.win.SH < p.OH + a.win.PH && (a.PW - 1) * a.win.SW < p.OW + a.win.PW, ShapeError, op,
                 ": a pooled output of ", a.PH, "x", a.PW, " does not fit a ", p.OH, "x", p.OW, " plane with window ", shape_str(v));
+  a.pooled = __int128(p.N) * p.OC * a.PH * a.PW;
   return a;
+}
+
+// Called after the tensor arguments are checked (they fix the op's device).
+void cpu_only(const char* op) {
+  TENSILE_CHECK(!op_on_cuda(), DeviceError, op, ": runs on the CPU only (on CUDA, lib runs conv2d, relu and max_pool2d)");
 }
 
 // conv2dReluMaxPool2dForward(out, outOff, idx, idxOff, x, xOff, w, wOff, bias | null, biasOff, params, window, PH, PW, dtype)
@@ -115,18 +125,17 @@ PoolAfter pool_after_arg(const Napi::CallbackInfo& info, int i, const Conv2dPara
 // pool's indices into the convolution's planes. CPU only.
 Napi::Value Conv2dReluMaxPool2dForward(const Napi::CallbackInfo& info) {
   const char* op = "conv2d_relu_max_pool2d";
-  Conv2dParams p = params_arg(info, 10);
-  const PoolAfter pa = pool_after_arg(info, 11, p, op);
-  const __int128 pooled = __int128(p.N) * p.OC * pa.PH * pa.PW;
+  const FusedArgs a = fused_args(info, 10, op);
+  const Conv2dParams& p = a.p;
   dispatch_floating(dtype_arg(info, 14), op, [&](auto t) {
     using T = decltype(t);
-    T* out = checked_ptr<T>(info, 0, pooled, op, "output");
-    int64_t* idx = checked_ptr<int64_t>(info, 2, pooled, op, "indices");
+    T* out = checked_ptr<T>(info, 0, a.pooled, op, "output");
+    int64_t* idx = checked_ptr<int64_t>(info, 2, a.pooled, op, "indices");
     const T* x = checked_ptr<T>(info, 4, input_elems(p), op, "input");
     const T* w = checked_ptr<T>(info, 6, weight_elems(p), op, "weight");
     const T* bias = optional_checked_ptr<T>(info, 8, p.OC, op, "bias");
-    TENSILE_CHECK(!op_on_cuda(), DeviceError, op, ": runs on the CPU only (on CUDA, lib runs conv2d, relu and max_pool2d)");
-    conv2d_relu_max_pool2d_forward_cpu<T>(out, idx, x, w, bias, p, pa.win, pa.PH, pa.PW);
+    cpu_only(op);
+    conv2d_relu_max_pool2d_forward_cpu<T>(out, idx, x, w, bias, p, a.win, a.PH, a.PW);
   });
   return info.Env().Undefined();
 }
@@ -137,25 +146,20 @@ Napi::Value Conv2dReluMaxPool2dForward(const Napi::CallbackInfo& info) {
 // and bias from its output's gradient grad and its indices idx (N, OC, PH, PW). CPU only.
 Napi::Value Conv2dReluMaxPool2dBackward(const Napi::CallbackInfo& info) {
   const char* op = "conv2d_relu_max_pool2d_backward";
-  Conv2dParams p = params_arg(info, 14);
-  const PoolAfter pa = pool_after_arg(info, 15, p, op);
-  const __int128 pooled = __int128(p.N) * p.OC * pa.PH * pa.PW;
+  const FusedArgs a = fused_args(info, 14, op);
+  const Conv2dParams& p = a.p;
   dispatch_floating(dtype_arg(info, 18), op, [&](auto t) {
     using T = decltype(t);
     T* dx = optional_checked_ptr<T>(info, 0, input_elems(p), op, "input gradient");
     T* dw = optional_checked_ptr<T>(info, 2, weight_elems(p), op, "weight gradient");
     T* db = optional_checked_ptr<T>(info, 4, p.OC, op, "bias gradient");
-    const T* grad = checked_ptr<T>(info, 6, pooled, op, "output gradient");
-    const int64_t* idx = checked_ptr<int64_t>(info, 8, pooled, op, "indices");
+    const T* grad = checked_ptr<T>(info, 6, a.pooled, op, "output gradient");
+    const int64_t* idx = checked_ptr<int64_t>(info, 8, a.pooled, op, "indices");
     const T* x = checked_ptr<T>(info, 10, input_elems(p), op, "input");
     const T* w = checked_ptr<T>(info, 12, weight_elems(p), op, "weight");
-    TENSILE_CHECK(!op_on_cuda(), DeviceError, op, ": runs on the CPU only (on CUDA, lib runs conv2d, relu and max_pool2d)");
-    const int64_t plane = p.OH * p.OW;
-    if (!indices_in_range(idx, int64_t(pooled), plane)) {
-      for (int64_t k = 0; k < int64_t(pooled); k++)
-        TENSILE_CHECK(idx[k] >= -1 && idx[k] < plane, IndexError, op, ": index ", idx[k], " at position ", k, " is out of range for an output plane of ", p.OH, "x", p.OW);
-    }
-    conv2d_relu_max_pool2d_backward_cpu<T>(dx, dw, db, grad, idx, x, w, p, pa.win, pa.PH, pa.PW);
+    cpu_only(op);
+    check_plane_indices(idx, int64_t(a.pooled), p.OH, p.OW, op, "an output plane");
+    conv2d_relu_max_pool2d_backward_cpu<T>(dx, dw, db, grad, idx, x, w, p, a.win, a.PH, a.PW);
   });
   return info.Env().Undefined();
 }

@@ -197,15 +197,6 @@ void check_row_indices(const int64_t* idx, int64_t k, int64_t rows, const char* 
     TENSILE_CHECK(idx[j] >= 0 && idx[j] < rows, IndexError, op, ": index ", idx[j], " at position ", j, " is out of range for dimension 0 of size ", rows);
 }
 
-// The k row indices of a CPU gather (int64 or int32) as checked int64s.
-std::vector<int64_t> host_row_indices(const void* p, DType idt, int64_t k, int64_t rows, const char* op) {
-  std::vector<int64_t> idx;
-  if (idt == DType::Int64) idx.assign(static_cast<const int64_t*>(p), static_cast<const int64_t*>(p) + k);
-  else idx.assign(static_cast<const int32_t*>(p), static_cast<const int32_t*>(p) + k);
-  check_row_indices(idx.data(), k, rows, op);
-  return idx;
-}
-
 // indexSelect(out, outOff, x, xOff, rows, rowElems, dtype, idx, idxOff, k, idxDtype): rows of x
 // (rows, rowElems) gathered by idx (k) of int32 or int64 into out (k, rowElems). On CUDA the index
 // stays on the device (reading it here would wait for the device every step): the kernel gives
@@ -218,12 +209,20 @@ Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
   TENSILE_CHECK(idt == DType::Int64 || idt == DType::Int32, DTypeError, "indexSelect: index must be int64 or int32 but got ", dtype_name(idt));
   size_t is = dtype_size(dt);
   const void* idx = checked_data(info, 7, k, dtype_size(idt), op, "index");
-  std::vector<int64_t> host_idx;
-  if (!op_on_cuda()) host_idx = host_row_indices(idx, idt, k, rows, op);
+  // On the CPU: an int64 index is checked where it lies; an int32 one is widened first (the kernel's type).
+  std::vector<int64_t> widened;
+  const int64_t* cpu_idx = static_cast<const int64_t*>(idx);
+  if (!op_on_cuda()) {
+    if (idt == DType::Int32) {
+      widened.assign(static_cast<const int32_t*>(idx), static_cast<const int32_t*>(idx) + k);
+      cpu_idx = widened.data();
+    }
+    check_row_indices(cpu_idx, k, rows, op);
+  }
   void* out = checked_data(info, 0, __int128(k) * row, is, op, "output");
   const void* x = checked_data(info, 2, __int128(rows) * row, is, op, "input");
   if (!op_on_cuda()) {
-    if (k > 0 && row > 0) index_select_rows_cpu(out, x, size_t(row) * is, host_idx.data(), k);
+    if (k > 0 && row > 0) index_select_rows_cpu(out, x, size_t(row) * is, cpu_idx, k);
     return info.Env().Undefined();
   }
 #ifdef TENSILE_HAVE_CUDA

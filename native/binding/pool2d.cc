@@ -70,14 +70,8 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   const char* op = "max_pool2d_backward";
   Planes g = planes_arg(info, 6, op);
   const int64_t* idx = checked_ptr<int64_t>(info, 4, g.out, op, "indices");
-  const int64_t plane = g.H * g.W;
-  // One branch-free pass for the common case; the first bad index is looked up only to name it.
   // CUDA indices stay on the device: that kernel skips any index outside the plane instead.
-  if (!op_on_cuda() && !indices_in_range(idx, g.out, plane)) {
-    for (int64_t k = 0; k < g.out; k++)
-      TENSILE_CHECK(idx[k] >= -1 && idx[k] < plane, IndexError, op, ": index ", idx[k], " at position ", k, " is out of range for a plane of ",
-                    g.H, "x", g.W);
-  }
+  if (!op_on_cuda()) check_plane_indices(idx, g.out, g.H, g.W, op, "a plane");
   Pool2dWindow w{};
   const bool has_window = !is_null_arg(info, 12);
   if (has_window) w = window_arg(info, 12, true, op);

@@ -266,6 +266,7 @@ bool is_null_arg(const Napi::CallbackInfo& info, int i) {
   return t == napi_null || t == napi_undefined;
 }
 
+namespace {
 // A min/max reduction that vectorises only with 64-bit compares (AVX2; SSE2 has none), hence the
 // clones: at baseline it was slower than the pooling kernel it guards.
 __attribute__((target_clones("avx512f", "avx2", "default"))) bool indices_in_range(const int64_t* idx, int64_t n, int64_t plane) {
@@ -275,6 +276,13 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) bool indices_in_ran
     hi = idx[k] > hi ? idx[k] : hi;
   }
   return lo >= -1 && hi < plane;
+}
+}  // namespace
+
+void check_plane_indices(const int64_t* idx, int64_t n, int64_t H, int64_t W, const char* op, const char* plane) {
+  if (indices_in_range(idx, n, H * W)) return;
+  for (int64_t k = 0; k < n; k++)
+    TENSILE_CHECK(idx[k] >= -1 && idx[k] < H * W, IndexError, op, ": index ", idx[k], " at position ", k, " is out of range for ", plane, " of ", H, "x", W);
 }
 
 }  // namespace tensile

@@ -126,9 +126,11 @@ T* optional_checked_ptr(const Napi::CallbackInfo& info, int i, __int128 n, const
   return is_null_arg(info, i) ? nullptr : checked_ptr<T>(info, i, n, op, name, report);
 }
 
-// True when every idx[k] lies in [-1, plane): the one-pass check of argmax indices (max pooling,
-// the sparse convolution backward) before a CPU kernel scatters through them.
-bool indices_in_range(const int64_t* idx, int64_t n, int64_t plane);
+// Checks the n argmax indices of max pooling (or of the fused convolution's pool) before a CPU
+// kernel scatters through them: each must lie in [-1, H*W), else an IndexError naming op, the first
+// bad one and `plane` ("a plane", "an output plane") of HxW. One branch-free pass when all are in
+// range; the first bad one is looked up only to name it.
+void check_plane_indices(const int64_t* idx, int64_t n, int64_t H, int64_t W, const char* op, const char* plane);
 
 // ---------------------------------------------------------------------------------------------
 // the device an op runs on
@@ -225,13 +227,16 @@ void dispatch_all(DType d, Fn&& fn) {
 #ifdef TENSILE_HAVE_CUDA
 namespace tensile {
 
-// Allocates the 2-int64 counts on the op's device, runs launch(counts, stream) (a launcher that
-// zeroes them and queues its kernels) and queues the check; frees them if the launch fails.
+// Allocates the 2-int64 counts on the op's device, zeroes them on its stream, runs launch(counts,
+// stream) (a launcher whose kernels note_offender into them) and queues the check; frees them if
+// that fails.
 template <typename Launch>
 void queue_deferred_check(const char* op, DeferredCheck::Kind kind, int64_t bound, int64_t n, Launch&& launch) {
   void* counts = nullptr;
   check_cuda_status(cuda_alloc(&counts, 2 * sizeof(int64_t), op_device() - 1), op);
-  const int st = launch(static_cast<int64_t*>(counts), op_stream(op));
+  cudaStream_t stream = op_stream(op);
+  int st = cuda_memset_zero(counts, 2 * sizeof(int64_t), stream);
+  if (!st) st = launch(static_cast<int64_t*>(counts), stream);
   if (st) cuda_free(counts);
   check_cuda_status(st, op);
   defer_check(DeferredCheck{static_cast<int64_t*>(counts), op_device(), op, kind, bound, n});

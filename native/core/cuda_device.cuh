@@ -43,7 +43,7 @@ inline int launch_status() { return int(cudaGetLastError()); }
 
 // Offenders a kernel finds for the host to raise later (DeferredCheck in native/binding/util.h):
 // counts[0] counts them, counts[1] keeps max(n - j) over offending positions j of n, from which the
-// host recovers the first (n - counts[1]). Zeroed by the launcher before the kernel runs.
+// host recovers the first (n - counts[1]). Zeroed before the kernel runs (queue_deferred_check).
 __device__ __forceinline__ void note_offender(unsigned long long* counts, int64_t n, int64_t j) {
   atomicAdd(counts, 1ull);
   atomicMax(counts + 1, (unsigned long long)(n - j));

@@ -68,8 +68,8 @@ int normal_cuda(T* out, int64_t n, double mean, double std, uint64_t seed, cudaS
 
 // idx (k, int32 or int64) is device memory, read only by the kernel (checking it on the host would
 // wait for the device): an index outside [0, rows) gives a row of zeros and is noted in bad (2 int64,
-// device; note_offender in cuda_device.cuh), as count_invalid_targets_cuda below does, for the
-// binding to raise at the next synchronisation.
+// device, zeroed by the caller; note_offender in cuda_device.cuh), as count_invalid_targets_cuda
+// below does, for the binding to raise at the next synchronisation.
 template <typename TI>
 int index_select_rows_cuda(void* out, const void* x, size_t row_bytes, const TI* idx, int64_t k, int64_t rows,
                            int64_t* bad, cudaStream_t stream);
@@ -213,8 +213,8 @@ int nll_loss_backward_cuda(T* dlogp, const T* dout, const TI* target, const T* w
                            Reduction reduction, int64_t ignore_index, int64_t outer, int64_t C, int64_t inner,
                            cudaStream_t stream);
 
-// counts (2 int64, device): the targets that lie outside [0, C) and differ from ignore_index, noted
-// by note_offender (cuda_device.cuh). Read it back when convenient.
+// counts (2 int64, device, zeroed by the caller): the targets that lie outside [0, C) and differ from
+// ignore_index, noted by note_offender (cuda_device.cuh). Read it back when convenient.
 template <typename TI>
 int count_invalid_targets_cuda(int64_t* counts, const TI* target, int64_t S, int64_t C, int64_t ignore_index,
                                cudaStream_t stream);

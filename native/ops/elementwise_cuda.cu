@@ -452,7 +452,6 @@ int normal_cuda(T* out, int64_t n, double mean, double std, uint64_t seed, cudaS
 template <typename TI>
 int index_select_rows_cuda(void* out, const void* x, size_t row_bytes, const TI* idx, int64_t k, int64_t rows,
                            int64_t* bad, cudaStream_t stream) {
-  TENSILE_CUDA_TRY(cuda_memset_zero(bad, 2 * sizeof(int64_t), stream));
   if (k > 0 && row_bytes == 0)
     index_range_kernel<TI><<<grid_for(k), kThreads, 0, stream>>>(idx, rows, k, reinterpret_cast<unsigned long long*>(bad));
   if (k > 0 && row_bytes > 0) {

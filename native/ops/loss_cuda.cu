@@ -445,7 +445,6 @@ int nll_loss_backward_cuda(T* dlogp, const T* dout, const TI* target, const T* w
 template <typename TI>
 int count_invalid_targets_cuda(int64_t* counts, const TI* target, int64_t S, int64_t C, int64_t ignore_index,
                                cudaStream_t stream) {
-  TENSILE_CUDA_TRY(cuda_memset_zero(counts, 2 * sizeof(int64_t), stream));
   if (S > 0)
     invalid_targets_kernel<TI><<<grid_for(S), kThreads, 0, stream>>>(reinterpret_cast<unsigned long long*>(counts),
                                                                      target, S, C, ignore_index);
