@@ -28,7 +28,8 @@ export interface CudaMemoryStats {
 }
 
 export interface StorageBinding {
-  initialize(classes: object): void;
+  // The error classes, and the sentinel a failed call returns (see guardAll below).
+  initialize(classes: object, failed?: object): void;
   // device: 0 = cpu, 1 + n = cuda:n. On a CUDA device: DeviceError when the build has no CUDA or
   // there is no such device; OutOfMemoryError (with the sizes) after the native cache was emptied
   // and the allocation retried once.
@@ -219,5 +220,35 @@ function load(): NativeBinding {
   );
 }
 
-export const native: NativeBinding = load();
-native.initialize(ERROR_CLASSES);
+/**
+ * The addon's functions, each wrapped to throw the error of a failed call. The addon never throws
+ * through Node-API: a failed call returns `FAILED` with the error in `FAILED.error` (why: see
+ * call_guarded in native/binding/util.h; in short, Node aborts when a garbage collection runs a
+ * storage finalizer while a Node-API exception is pending). Everything, the raw binding included,
+ * reaches the addon through these wrappers.
+ */
+function guardAll(raw: NativeBinding): NativeBinding {
+  const FAILED: { error: unknown } = { error: undefined };
+  const guarded: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(raw)) {
+    if (typeof fn !== 'function') {
+      guarded[name] = fn;
+      continue;
+    }
+    const f = fn as (...args: unknown[]) => unknown;
+    guarded[name] = {
+      // A method of an object literal keeps the native function's name in stack traces.
+      [name](...args: unknown[]): unknown {
+        const r = f(...args);
+        if (r !== FAILED) return r;
+        const e = FAILED.error;
+        FAILED.error = undefined;
+        throw e;
+      },
+    }[name];
+  }
+  (raw.initialize as (classes: object, failed: object) => void)(ERROR_CLASSES, FAILED);
+  return Object.freeze(guarded) as unknown as NativeBinding;
+}
+
+export const native: NativeBinding = guardAll(load());

@@ -95,13 +95,18 @@ std::vector<Napi::Value> list_arg(const Napi::CallbackInfo& info, int i, size_t 
   auto a = info[i].As<Napi::Array>();
   TENSILE_CHECK(a.Length() == count, ValueError, op, ": ", name, " has ", a.Length(), " entries but there are ", count, " parameters");
   out.reserve(count);
-  for (uint32_t k = 0; k < count; k++) out.push_back(a.Get(k));
+  for (uint32_t k = 0; k < count; k++) {
+    out.push_back(a.Get(k));
+    take_pending_exception(info.Env());  // a getter that threw
+  }
   return out;
 }
 
 int64_t int_value(const Napi::Value& v, const char* op, const char* name) {
   TENSILE_CHECK(v.IsNumber(), ValueError, op, ": ", name, " entries must be numbers");
-  return int64_t(v.As<Napi::Number>().DoubleValue());
+  const double d = v.As<Napi::Number>().DoubleValue();
+  TENSILE_CHECK(d >= -9.2e18 && d <= 9.2e18, ValueError, op, ": ", name, " entries must be finite integers but got ", d);
+  return int64_t(d);
 }
 
 // Pointers to the `count` tensors given as handles at slot h and element offsets at slot h + 1,
@@ -126,8 +131,10 @@ std::vector<int64_t> numels_arg(const Napi::CallbackInfo& info, int i, const cha
   TENSILE_CHECK(info[i].IsArray(), ValueError, op, ": numels must be an array");
   auto a = info[i].As<Napi::Array>();
   std::vector<int64_t> out(a.Length());
-  for (uint32_t k = 0; k < a.Length(); k++) {
-    out[k] = int_value(a.Get(k), op, "numels");
+  for (uint32_t k = 0; k < out.size(); k++) {
+    Napi::Value v = a.Get(k);
+    take_pending_exception(info.Env());
+    out[k] = int_value(v, op, "numels");
     TENSILE_CHECK(out[k] >= 0 && out[k] < kMaxSize, ValueError, op, ": invalid number of elements ", out[k]);
   }
   return out;

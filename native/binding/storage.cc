@@ -13,7 +13,7 @@
 
 namespace tensile {
 
-void register_error_classes(Napi::Env env, Napi::Object classes);
+void register_error_classes(Napi::Env env, Napi::Object classes, Napi::Value failed);
 
 namespace {
 
@@ -312,9 +312,11 @@ Napi::Value CudaEmptyCache(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// initialize({ Error, ShapeError, ... }): the JS error classes native code throws.
+// initialize({ Error, ShapeError, ... }, failed): the JS error classes of native errors, and the
+// sentinel a failed call returns with the error in failed.error (see call_guarded in util.h).
 Napi::Value Initialize(const Napi::CallbackInfo& info) {
-  register_error_classes(info.Env(), info[0].As<Napi::Object>());
+  TENSILE_CHECK(info[0].IsObject(), ValueError, "initialize: expected an object of error classes");
+  register_error_classes(info.Env(), info[0].As<Napi::Object>(), info[1]);
   return info.Env().Undefined();
 }
 

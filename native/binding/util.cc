@@ -5,9 +5,11 @@
 namespace tensile {
 namespace {
 
-// Per-env (main thread and each worker_thread) references to the JS error classes.
+// Per-env (main thread and each worker_thread) references to the JS error classes and to the
+// failure sentinel of call_guarded.
 struct ErrorClasses {
   Napi::FunctionReference ctor[8];
+  Napi::ObjectReference failed;
 };
 
 // Decimal text of a 128-bit count (ostream has no operator for __int128).
@@ -38,7 +40,7 @@ std::string shape_str(const std::vector<int64_t>& shape) {
   return os.str();
 }
 
-void register_error_classes(Napi::Env env, Napi::Object classes) {
+void register_error_classes(Napi::Env env, Napi::Object classes, Napi::Value failed) {
   auto* ec = env.GetInstanceData<ErrorClasses>();
   if (!ec) {
     ec = new ErrorClasses();
@@ -46,20 +48,55 @@ void register_error_classes(Napi::Env env, Napi::Object classes) {
   }
   for (int k = 0; k < 8; k++) {
     Napi::Value v = classes.Get(kind_name(ErrorKind(k)));
+    take_pending_exception(env);
     if (v.IsFunction()) ec->ctor[k] = Napi::Persistent(v.As<Napi::Function>());
   }
+  if (failed.IsObject()) ec->failed = Napi::Persistent(failed.As<Napi::Object>());
 }
 
-void throw_js_error(Napi::Env env, ErrorKind kind, const std::string& message) {
-  auto* ec = env.GetInstanceData<ErrorClasses>();
-  if (ec && !ec->ctor[int(kind)].IsEmpty()) {
-    Napi::Value err = ec->ctor[int(kind)].New({Napi::String::New(env, message)});
-    // Constructing the error can itself throw; let that exception propagate instead.
-    if (!env.IsExceptionPending()) Napi::Error(env, err).ThrowAsJavaScriptException();
-    return;
-  }
-  Napi::Error::New(env, message).ThrowAsJavaScriptException();
+void take_pending_exception(napi_env env) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) return;
+  napi_value e = nullptr;
+  napi_get_and_clear_last_exception(env, &e);
+  throw PendingJsException{e};
 }
+
+namespace {
+
+// The JS error object for a failure: tensile's class for `kind` when registered, else Error.
+napi_value make_js_error(napi_env env, ErrorKind kind, const std::string& message) {
+  // An exception a Node-API call left pending is the failure's first cause: report it.
+  bool pending = false;
+  napi_value err = nullptr;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending && napi_get_and_clear_last_exception(env, &err) == napi_ok) return err;
+  auto* ec = Napi::Env(env).GetInstanceData<ErrorClasses>();
+  napi_value msg = nullptr;
+  napi_create_string_utf8(env, message.data(), message.size(), &msg);
+  if (ec && !ec->ctor[int(kind)].IsEmpty()) {
+    if (napi_new_instance(env, ec->ctor[int(kind)].Value(), 1, &msg, &err) == napi_ok) return err;
+    // The constructor itself threw: report that exception instead.
+    napi_is_exception_pending(env, &pending);
+    if (pending && napi_get_and_clear_last_exception(env, &err) == napi_ok) return err;
+  }
+  napi_create_error(env, nullptr, msg, &err);
+  return err;
+}
+
+// Hands `error` to lib/native.ts through the sentinel (see call_guarded). Before `initialize` has
+// given a sentinel (a raw caller of the .node), it can only be thrown.
+Napi::Value fail_with(napi_env env, napi_value error) {
+  auto* ec = Napi::Env(env).GetInstanceData<ErrorClasses>();
+  if (!ec || ec->failed.IsEmpty()) {
+    napi_throw(env, error);
+    return Napi::Value();
+  }
+  Napi::Object failed = ec->failed.Value();
+  napi_set_named_property(env, failed, "error", error);
+  return failed;
+}
+
+}  // namespace
 
 std::string device_name(int device) { return device == 0 ? std::string("cpu") : str_cat("cuda:", device - 1); }
 
@@ -144,18 +181,21 @@ void raise_deferred_checks(int device) {
 }
 
 Napi::Value call_guarded(const Napi::CallbackInfo& info, Napi::Value (*fn)(const Napi::CallbackInfo&)) {
-  Napi::Env env = info.Env();
+  napi_env env = info.Env();
   t_op_device = -1;
   try {
-    return fn(info);
+    Napi::Value r = fn(info);
+    take_pending_exception(env);
+    return r;
+  } catch (const PendingJsException& e) {
+    return fail_with(env, e.value);
   } catch (const BindingError& e) {
-    throw_js_error(env, e.kind, e.message);
+    return fail_with(env, make_js_error(env, e.kind, e.message));
   } catch (const std::bad_alloc&) {
-    throw_js_error(env, ErrorKind::OutOfMemoryError, "out of host memory");
+    return fail_with(env, make_js_error(env, ErrorKind::OutOfMemoryError, "out of host memory"));
   } catch (const std::exception& e) {
-    throw_js_error(env, ErrorKind::Error, e.what());
+    return fail_with(env, make_js_error(env, ErrorKind::Error, e.what()));
   }
-  return env.Undefined();
 }
 
 Storage* storage_value(napi_env env, napi_value v, int i) {
@@ -169,11 +209,20 @@ Storage* storage_value(napi_env env, napi_value v, int i) {
 
 Storage* storage_arg(const Napi::CallbackInfo& info, int i) { return storage_value(info.Env(), info[i], i); }
 
+namespace {
+// A JS number as an integer argument. Conversion of a NaN, infinite or out-of-range double to
+// int64_t is undefined behaviour in C++, so those are refused here, before any size check.
+int64_t integer_value(double d, int i) {
+  if (!(d >= -9.2e18 && d <= 9.2e18)) throw BindingError{ErrorKind::ValueError, str_cat("argument ", i, " must be a finite integer but got ", d)};
+  return int64_t(d);
+}
+}  // namespace
+
 int64_t int_arg(const Napi::CallbackInfo& info, int i) {
   double d = 0;
   if (napi_get_value_double(info.Env(), info[i], &d) != napi_ok)
     throw BindingError{ErrorKind::Error, str_cat("argument ", i, " must be a number")};
-  return int64_t(d);
+  return integer_value(d, i);
 }
 
 double double_arg(const Napi::CallbackInfo& info, int i) {
@@ -208,7 +257,7 @@ std::vector<int64_t> ints_arg(const Napi::CallbackInfo& info, int i) {
     }
     if (ta.TypedArrayType() == napi_float64_array) {
       auto a = v.As<Napi::Float64Array>();
-      for (size_t k = 0; k < a.ElementLength(); k++) out.push_back(int64_t(a[k]));
+      for (size_t k = 0; k < a.ElementLength(); k++) out.push_back(integer_value(a[k], i));
       return out;
     }
   }
@@ -219,9 +268,12 @@ std::vector<int64_t> ints_arg(const Napi::CallbackInfo& info, int i) {
   for (uint32_t k = 0; k < n; k++) {
     napi_value e;
     double d = 0;
-    napi_get_element(info.Env(), arr, k, &e);
-    napi_get_value_double(info.Env(), e, &d);
-    out[k] = int64_t(d);
+    // An element may be a getter that throws or a hole: each is an error, never a silent 0.
+    napi_status st = napi_get_element(info.Env(), arr, k, &e);
+    take_pending_exception(info.Env());
+    if (st != napi_ok || napi_get_value_double(info.Env(), e, &d) != napi_ok)
+      throw BindingError{ErrorKind::Error, str_cat("argument ", i, " must be an array of integers")};
+    out[k] = integer_value(d, i);
   }
   return out;
 }

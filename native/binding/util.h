@@ -53,10 +53,28 @@ std::string shape_str(const std::vector<int64_t>& shape);
     if (!(cond)) throw ::tensile::BindingError{::tensile::ErrorKind::kind, ::tensile::str_cat(__VA_ARGS__)}; \
   } while (0)
 
-// Wraps a binding so that BindingError, std::bad_alloc and std::exception become JS errors of
-// tensile's classes (registered once through `initialize`), never an abort.
+// A JS exception that a Node-API call left pending (a getter or Proxy of an argument threw). It is
+// taken out of Node-API at once (take_pending_exception) and travels as this C++ exception.
+struct PendingJsException {
+  napi_value value;
+};
+
+// If a Node-API call left an exception pending, clears it and throws it as PendingJsException.
+// Call it after any Node-API call that can run JS. Why it must not stay pending: see call_guarded.
+void take_pending_exception(napi_env env);
+
+// Wraps a binding so that BindingError, std::bad_alloc, std::exception and pending JS exceptions
+// become JS errors of tensile's classes (registered once through `initialize`), never an abort.
+//
+// A failed call does not throw through Node-API: it returns the failure sentinel (the object given
+// to `initialize`) with the error in its `error` property, and lib/native.ts throws it. Node-API
+// keeps a thrown exception in the env until the callback has returned and it has rethrown it, and
+// that rethrow allocates (V8's message object); a garbage collection there runs the storages'
+// finalizers, which run during GC (see storage.cc), and Node aborts the process when it finds the
+// env's exception still pending after a finalizer ("Check failed: AllowJavascriptExecution"). A
+// loop that catches native errors with garbage about hit that within seconds. With the sentinel,
+// no exception is ever pending in the env while the addon runs or returns.
 Napi::Value call_guarded(const Napi::CallbackInfo& info, Napi::Value (*fn)(const Napi::CallbackInfo&));
-void throw_js_error(Napi::Env env, ErrorKind kind, const std::string& message);
 
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value guarded(const Napi::CallbackInfo& info) {
