@@ -11,10 +11,12 @@
 //                  "optimizer", "scheduler", "loader", "rng", "history", "config": JSON. Tensors
 //                  inside are {"$tensor": "<key>"}; non-finite numbers {"$number": "Infinity"};
 //                  bigints {"$bigint": "..."} (the global generator's 64-bit state)
+//                  "tensile.crc32c"      each tensor's checksum, written and checked by
+//                                        lib/io/safetensors.ts (loadFile does not return it)
 //
 // Writes are atomic (lib/io/atomic.ts), so a crash mid-save leaves the previous checkpoint intact.
 import { DataError, ValueError } from '../errors';
-import { loadFile, save } from '../io/safetensors';
+import { LoadOptions, loadFile, save } from '../io/safetensors';
 import { Tensor } from '../tensor';
 
 export const CHECKPOINT_VERSION = '1';
@@ -55,9 +57,12 @@ export function saveCheckpoint(file: string, ckpt: Checkpoint): void {
   save(tensors, file, { metadata });
 }
 
-/** Reads a checkpoint written by saveCheckpoint; a file that is not one is a DataError naming it. */
-export function loadCheckpoint(file: string): Checkpoint {
-  const { tensors, metadata } = loadFile(file);
+/**
+ * Reads a checkpoint written by saveCheckpoint; a file that is not one, or whose tensors fail their
+ * checksums (unless `verify` is false), is a DataError naming it.
+ */
+export function loadCheckpoint(file: string, options: LoadOptions = {}): Checkpoint {
+  const { tensors, metadata } = loadFile(file, options);
   if (metadata['tensile.checkpoint'] === undefined) {
     throw new DataError(`loadCheckpoint: ${file} is a safetensors file but not a tensile checkpoint (no "tensile.checkpoint" in its metadata); load plain weights with tn.load`);
   }

@@ -1,11 +1,12 @@
 // safetensors: byte-exact files (hand-written here, and the reference writer's layout), round
-// trips of every dtype, and truncated or corrupt files, each of which must be a DataError that
-// names the file.
+// trips of every dtype, truncated or corrupt files, each of which must be a DataError that names
+// the file, and the per-tensor CRC32C checksums in "__metadata__".
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tn from '../../lib';
 import { save, load, loadFile, serialize, deserialize } from '../../lib/io';
+import { CHECKSUM_KEY } from '../../lib/io/safetensors';
 
 let dir: string;
 beforeEach(() => {
@@ -44,13 +45,14 @@ describe('byte-exact files', () => {
     m: tn.tensor([true, false]),
   });
 
+  // (checksum: false throughout: these are the plain layout; checksums are tested further down)
   test('we write exactly the hand-written bytes', () => {
     expect(header.length).toBe(200);
-    const out = serialize(tensors(), { format: 'pt' });
+    const out = serialize(tensors(), { format: 'pt' }, { checksum: false });
     expect(out.toString('hex')).toBe(expected.toString('hex'));
     // save() writes the same bytes to disk
     const file = path.join(dir, 'tiny.safetensors');
-    save(tensors(), file, { metadata: { format: 'pt' } });
+    save(tensors(), file, { metadata: { format: 'pt' }, checksum: false });
     expect(fs.readFileSync(file).equals(expected)).toBe(true);
   });
 
@@ -76,8 +78,9 @@ describe('byte-exact files', () => {
       ascii('{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}       '),
       hex('00000000 0000803f 00000040 00004040 00008040 0000a040'),
     ]);
-    expect(serialize({ attn0: attn }).toString('hex')).toBe(want.toString('hex'));
-    // no tensors: "{}" and six spaces; with metadata only the metadata
+    expect(serialize({ attn0: attn }, {}, { checksum: false }).toString('hex')).toBe(want.toString('hex'));
+    // no tensors: "{}" and six spaces; with metadata only the metadata (no checksum key, even by
+    // default: there is nothing to check)
     expect(serialize({}).toString('hex')).toBe(Buffer.concat([hex('0800000000000000'), ascii('{}      ')]).toString('hex'));
     expect(serialize({}, { framework: 'pt' }).toString('hex')).toBe(
       Buffer.concat([hex('2800000000000000'), ascii('{"__metadata__":{"framework":"pt"}}     ')]).toString('hex'),
@@ -96,7 +99,7 @@ describe('byte-exact files', () => {
     expect(t.weight.toArray()).toEqual([[1, 2, 3], [4, 5, 6]]);
     expect(t.mask.toArray()).toEqual([true, false, true]);
     // and writing those tensors back in that order gives the same bytes
-    expect(serialize(t, metadata).equals(fs.readFileSync(file))).toBe(true);
+    expect(serialize(t, metadata, { checksum: false }).equals(fs.readFileSync(file))).toBe(true);
   });
 
   test('widens F16 and BF16 to float32 and I8/I16 to int32 on load', () => {
@@ -191,9 +194,10 @@ describe('round trip through a file', () => {
     const buf = serialize(tensors);
     const n = Number(buf.readBigUInt64LE(0));
     const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
-    const byOffset = Object.keys(header).sort((x, y) => header[x].data_offsets[0] - header[y].data_offsets[0]);
+    const names = Object.keys(header).filter((k) => k !== '__metadata__'); // the checksums are there
+    const byOffset = [...names].sort((x, y) => header[x].data_offsets[0] - header[y].data_offsets[0]);
     expect(byOffset).toEqual(Object.keys(tensors)); // the order JS iterates the object in
-    expect(Object.keys(header)).toEqual(Object.keys(tensors));
+    expect(names).toEqual(Object.keys(tensors));
     const back = deserialize(buf).tensors;
     for (const k of order) expect(bytesOf(back[k]).equals(bytesOf(tensors[k]))).toBe(true);
   });
@@ -285,5 +289,118 @@ describe('errors', () => {
     d.dispose();
     expect(() => save({ d }, file)).toThrow("save: 'd' has been disposed");
     expect(fs.existsSync(file)).toBe(false);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// checksums
+
+describe('checksums', () => {
+  const tensors = (): Record<string, tn.Tensor> => ({
+    w: tn.tensor([1, -2], { dtype: 'float32' }),
+    '10': tn.arange(0, 100, 1, { dtype: 'float64' }),
+    mask: tn.tensor([true, false, true]),
+  });
+
+  // The byte range of each tensor's data in a file.
+  function dataRanges(bytes: Buffer): Record<string, [number, number]> {
+    const n = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8'));
+    const out: Record<string, [number, number]> = {};
+    for (const [k, v] of Object.entries(header)) if (k !== '__metadata__') out[k] = (v as { data_offsets: [number, number] }).data_offsets.map((o) => 8 + n + o) as [number, number];
+    return out;
+  }
+
+  function loadError(file: string, options?: { verify?: boolean }): Error {
+    try {
+      load(file, options);
+    } catch (e) {
+      return e as Error;
+    }
+    throw new Error(`${file} loaded`);
+  }
+
+  test('each tensor\'s CRC32C goes into "__metadata__" under one key, in data order', () => {
+    const buf = serialize({ w: tn.tensor([1, -2], { dtype: 'float32' }), b: tn.tensor([7], { dtype: 'int64' }) }, { format: 'pt' });
+    const n = Number(buf.readBigUInt64LE(0));
+    const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
+    // CRC32C of 0000803f000000c0 and of 0700000000000000, from a bit-at-a-time CRC32C in Python
+    expect(header.__metadata__).toEqual({ format: 'pt', [CHECKSUM_KEY]: '{"w":"aa36f2c9","b":"7671b78e"}' });
+    // save() writes the header with placeholders first and the checksums over it at the end
+    const file = path.join(dir, 'two.safetensors');
+    save({ w: tn.tensor([1, -2], { dtype: 'float32' }), b: tn.tensor([7], { dtype: 'int64' }) }, file, { metadata: { format: 'pt' } });
+    expect(fs.readFileSync(file).equals(buf)).toBe(true);
+  });
+
+  test('a flipped bit in any tensor\'s data is a DataError naming the tensor and the file', () => {
+    const file = path.join(dir, 'm.safetensors');
+    save(tensors(), file);
+    const good = fs.readFileSync(file);
+    for (const [name, [begin, end]] of Object.entries(dataRanges(good))) {
+      for (const at of [begin, end - 1, (begin + end) >> 1]) {
+        const bad = Buffer.from(good);
+        bad[at] ^= 1 << (at % 8);
+        fs.writeFileSync(file, bad);
+        const err = loadError(file);
+        expect(err).toBeInstanceOf(tn.DataError);
+        expect(err.message.startsWith(`load: ${file}: checksum mismatch in tensor '${name}': `)).toBe(true);
+      }
+    }
+  });
+
+  test('verify: false loads a corrupt file as it is', () => {
+    const file = path.join(dir, 'm.safetensors');
+    save(tensors(), file);
+    const bytes = fs.readFileSync(file);
+    bytes[dataRanges(bytes).w[0] + 3] ^= 0x80; // the sign of w[0]
+    fs.writeFileSync(file, bytes);
+    expect(loadError(file)).toBeInstanceOf(tn.DataError);
+    expect(load(file, { verify: false }).w.toArray()).toEqual([-1, -2]);
+    expect(deserialize(bytes, 'buf', { verify: false }).tensors.w.toArray()).toEqual([-1, -2]);
+    expect(() => deserialize(bytes, 'buf')).toThrow("load: buf: checksum mismatch in tensor 'w'");
+  });
+
+  test('files without checksums load as before', () => {
+    const file = path.join(dir, 'plain.safetensors');
+    save(tensors(), file, { checksum: false });
+    expect(fs.readFileSync(file).includes(CHECKSUM_KEY)).toBe(false);
+    expect(load(file).w.toArray()).toEqual([1, -2]);
+    // the fixture written by PyTorch's safetensors (also read in 'byte-exact files')
+    expect(load(path.join(__dirname, '..', 'fixtures', 'reference_layout.safetensors')).bias.toArray()).toEqual([0.5, -1.5]);
+  });
+
+  test('user metadata round-trips as is, without the checksum key, and can be saved again', () => {
+    const file = path.join(dir, 'm.safetensors');
+    const metadata = { format: 'pt', epoch: '3', note: '{"json": true}' };
+    save(tensors(), file, { metadata });
+    const back = loadFile(file);
+    expect(back.metadata).toEqual(metadata);
+    expect(loadFile(file, { verify: false }).metadata).toEqual(metadata);
+    // what loadFile returns is valid input to save, and the new file has checksums of its own
+    const again = path.join(dir, 'again.safetensors');
+    save(back.tensors, again, { metadata: back.metadata });
+    expect(fs.readFileSync(again).equals(fs.readFileSync(file))).toBe(true);
+    expect(() => save(tensors(), file, { metadata: { [CHECKSUM_KEY]: '{}' } })).toThrow(tn.ValueError);
+    expect(() => save(tensors(), file, { metadata: { [CHECKSUM_KEY]: '{}' } })).toThrow(`save: the metadata key '${CHECKSUM_KEY}' is tensile's own`);
+  });
+
+  test('a damaged checksum entry is a DataError (unless verify is false)', () => {
+    const file = path.join(dir, 'm.safetensors');
+    save({ w: tn.tensor([1, -2], { dtype: 'float32' }) }, file);
+    const good = fs.readFileSync(file).toString('latin1');
+    const cases: [string, string, RegExp][] = [
+      ['{\\"w\\":\\"aa36f2c9\\"}', '{\\"w\\":\\"aa36f2c9\\"?', /corrupt header: "tensile.crc32c" is not JSON/],
+      ['{\\"w\\":\\"aa36f2c9\\"}', '{\\"v\\":\\"aa36f2c9\\"}', /"tensile.crc32c" has a checksum for 'v', which the file does not hold/],
+      ['{\\"w\\":\\"aa36f2c9\\"}', '{\\"w\\":\\"aa36f2cg\\"}', /"tensile.crc32c" has no valid checksum for 'w'/],
+    ];
+    for (const [from, to, pattern] of cases) {
+      expect(good.includes(from)).toBe(true);
+      fs.writeFileSync(file, Buffer.from(good.replace(from, to), 'latin1'));
+      const err = loadError(file);
+      expect(err).toBeInstanceOf(tn.DataError);
+      expect(err.message.startsWith(`load: ${file}: `)).toBe(true);
+      expect(err.message).toMatch(pattern);
+      expect(load(file, { verify: false }).w.toArray()).toEqual([1, -2]);
+    }
   });
 });

@@ -118,6 +118,28 @@ test('a file that is not a checkpoint, or has corrupt metadata, is a DataError n
   expect(() => loadCheckpoint(truncated)).toThrow(new RegExp(`^load: ${truncated.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: truncated file`));
 });
 
+test('a flipped bit in a checkpoint\'s tensor data is a DataError naming the tensor and the file', () => {
+  const { model, optimizer } = trainedSteps('adam');
+  const file = path.join(dir, 'adam.safetensors');
+  saveCheckpoint(file, { model: model.stateDict(), optimizer: optimizer.stateDict(), epoch: 1 });
+  expect(Object.keys(loadFile(file).metadata)).not.toContain('tensile.crc32c'); // tensile's own key stays inside
+  // flip the lowest bit of the file's last byte: an exponent bit of the last tensor's last float
+  const bytes = fs.readFileSync(file);
+  bytes[bytes.length - 1] ^= 1;
+  fs.writeFileSync(file, bytes);
+  const last = Object.keys(loadFile(file, { verify: false }).tensors).pop();
+  expect(last).toBe('optimizer.state.3.exp_avg_sq');
+  expect(() => loadCheckpoint(file)).toThrow(tn.DataError);
+  expect(() => loadCheckpoint(file)).toThrow(`load: ${file}: checksum mismatch in tensor '${last}'`);
+  // verify: false reads it anyway, flipped bit and all
+  const back = loadCheckpoint(file, { verify: false });
+  expect(back.epoch).toBe(1);
+  const want = (optimizer.stateDict().state[3].exp_avg_sq as tn.Tensor).data as Float32Array;
+  const got = ((back.optimizer as optim.OptimizerStateDict).state[3].exp_avg_sq as tn.Tensor).data as Float32Array;
+  expect(got.length).toBe(want.length);
+  expect(got.findIndex((v, i) => v !== want[i])).toBe(got.length - 1);
+});
+
 test('loading into a model of another shape names every missing, unexpected and mis-shaped key', () => {
   const file = path.join(dir, 'classic.safetensors');
   saveCheckpoint(file, { model: classicCNN().stateDict(), epoch: 1 });
