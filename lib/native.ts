@@ -248,7 +248,7 @@ function guardAll(raw: NativeBinding): NativeBinding {
     }[name];
   }
   (raw.initialize as (classes: object, failed: object) => void)(ERROR_CLASSES, FAILED);
-  return Object.freeze(guarded) as unknown as NativeBinding;
+  return guarded as unknown as NativeBinding;
 }
 
 export const native: NativeBinding = guardAll(load());

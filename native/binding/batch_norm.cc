@@ -18,6 +18,9 @@ Dims dims_arg(const Napi::CallbackInfo& info, int i, const char* op) {
   int64_t nc = 0;
   TENSILE_CHECK(d.N >= 0 && d.C >= 0 && d.S >= 0 && !__builtin_mul_overflow(d.N, d.C, &nc) && !__builtin_mul_overflow(nc, d.S, &d.numel),
                 ValueError, op, ": invalid sizes N=", d.N, " C=", d.C, " S=", d.S);
+  // No element in a channel: the loops over N (or S) must not run over nothing (N = 2^47 with
+  // S = 0 passes every size check).
+  if (d.N == 0 || d.S == 0) d.N = d.S = 0;
   return d;
 }
 

@@ -159,6 +159,11 @@ Napi::Value Conv2dReluMaxPool2dBackward(const Napi::CallbackInfo& info) {
     const T* w = checked_ptr<T>(info, 12, weight_elems(p), op, "weight");
     cpu_only(op);
     check_plane_indices(idx, int64_t(a.pooled), p.OH, p.OW, op, "an output plane");
+    // The gradients are written while the indices are read.
+    const __int128 idx_bytes = __int128(a.pooled) * 8;
+    check_no_overlap(dx, dx ? __int128(input_elems(p)) * sizeof(T) : 0, idx, idx_bytes, op, "input gradient", "indices");
+    check_no_overlap(dw, dw ? __int128(weight_elems(p)) * sizeof(T) : 0, idx, idx_bytes, op, "weight gradient", "indices");
+    check_no_overlap(db, db ? __int128(p.OC) * sizeof(T) : 0, idx, idx_bytes, op, "bias gradient", "indices");
     conv2d_relu_max_pool2d_backward_cpu<T>(dx, dw, db, grad, idx, x, w, p, a.win, a.PH, a.PW);
   });
   return info.Env().Undefined();

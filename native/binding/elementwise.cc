@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 namespace tensile {
 namespace {
@@ -44,6 +45,17 @@ int64_t contiguous_extent(const std::vector<int64_t>& shape, const char* op) {
   return n;
 }
 
+// An integer division by zero raises, as PyTorch's does on the CPU (on CUDA, as PyTorch's, it does
+// not: the device would have to be waited for); the kernel alone would raise SIGFPE.
+template <typename T>
+void check_divisor(BinaryOp op, const T* b, const std::vector<int64_t>& strides, const std::vector<int64_t>& shape) {
+  if constexpr (std::is_integral_v<T>) {
+    if (op != BinaryOp::Div || op_on_cuda()) return;
+    const int64_t at = first_zero_cpu(b, strides, shape);
+    TENSILE_CHECK(at < 0, ValueError, "div: integer division by zero (the divisor's element ", at, " is 0)");
+  }
+}
+
 // unary(op, out, outOff, x, xOff, n, dtype, scalar): out and x (n).
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   int64_t op = int_arg(info, 0);
@@ -76,6 +88,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
     T* out = checked_ptr<T>(info, 1, n, "binary", "output");
     const T* a = checked_ptr<T>(info, 3, a_extent, "binary", "a");
     const T* b = checked_ptr<T>(info, 6, b_extent, "binary", "b");
+    check_divisor(BinaryOp(op), b, bs, shape);
     TENSILE_ON_DEVICE("binary", binary, <T>, BinaryOp(op), out, a, as, b, bs, shape);
   });
   return info.Env().Undefined();
@@ -95,6 +108,7 @@ Napi::Value BinaryContiguous(const Napi::CallbackInfo& info) {
     T* out = checked_ptr<T>(info, 1, n, "binary", "output");
     const T* a = checked_ptr<T>(info, 3, n, "binary", "a");
     const T* b = checked_ptr<T>(info, 5, n, "binary", "b");
+    check_divisor(BinaryOp(op), b, {1}, {n});
     on_device("binary", [&] { binary_contiguous_cpu<T>(BinaryOp(op), out, a, b, n); },
               TENSILE_CUDA(binary_cuda<T>(BinaryOp(op), out, a, {1}, b, {1}, {n}, stream)));
   });
@@ -140,6 +154,15 @@ Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
   void* out = checked_data(info, 0, out_extent, is, "copy", "output");
   const void* src = checked_data(info, 2, x_extent, is, "copy", "input");
   if (out_extent == 0) return info.Env().Undefined();
+  // An output that overlaps its source (x.copy_(view of x), or the same storage) is copied from a
+  // snapshot of the source: the result is then what a copy of distinct tensors gives, and no
+  // memcpy runs over overlapping bytes (undefined behaviour).
+  std::vector<char> snapshot;
+  const uintptr_t o0 = reinterpret_cast<uintptr_t>(out), s0 = reinterpret_cast<uintptr_t>(src);
+  if (!op_on_cuda() && o0 < s0 + size_t(x_extent) * is && s0 < o0 + size_t(out_extent) * is) {
+    snapshot.assign(static_cast<const char*>(src), static_cast<const char*>(src) + size_t(x_extent) * is);
+    src = snapshot.data();
+  }
   on_device("copy", [&] { copy_strided_cpu(out, out_strides, src, is, shape, strides); },
             TENSILE_CUDA(copy_strided_cuda(out, out_strides.empty() ? contiguous_strides(shape) : out_strides, src, is, shape, strides, stream)));
   return info.Env().Undefined();
@@ -221,6 +244,7 @@ Napi::Value IndexSelect(const Napi::CallbackInfo& info) {
   }
   void* out = checked_data(info, 0, __int128(k) * row, is, op, "output");
   const void* x = checked_data(info, 2, __int128(rows) * row, is, op, "input");
+  check_no_overlap(out, __int128(k) * row * is, idx, __int128(k) * dtype_size(idt), op, "output", "index");
   if (!op_on_cuda()) {
     if (k > 0 && row > 0) index_select_rows_cpu(out, x, size_t(row) * is, cpu_idx, k);
     return info.Env().Undefined();
@@ -249,6 +273,7 @@ Napi::Value IndexAddRows(const Napi::CallbackInfo& info) {
     using T = decltype(t);
     T* out = checked_ptr<T>(info, 0, __int128(rows) * row, op, "output");
     const T* src = checked_ptr<T>(info, 2, __int128(k) * row, op, "source");
+    check_no_overlap(out, __int128(rows) * row * sizeof(T), idx, __int128(k) * 8, op, "output", "index");
     if (k == 0 || row == 0) return;
     on_device(op, [&] { index_add_rows_cpu<T>(out, src, row, idx, k); },
               TENSILE_CUDA(index_add_rows_cuda<T>(out, src, row, idx, k, rows, stream)));

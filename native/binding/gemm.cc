@@ -51,6 +51,8 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
     const T* a = checked_ptr<T>(info, 6, reads ? matrix_extent(batch, aRows, aCols, lda, sa) : 0, "gemm", "A");
     const T* b = checked_ptr<T>(info, 9, reads ? matrix_extent(batch, bRows, bCols, ldb, sb) : 0, "gemm", "B");
     T* c = checked_ptr<T>(info, 13, matrix_extent(batch, M, N, ldc, sc), "gemm", "C");
+    // No output element: nothing to do, however large the batch (its loop would follow no data).
+    if (M == 0 || N == 0 || batch == 0) return;
     on_device("gemm", [&] { gemm_batched_cpu<T>(ta, tb, M, N, K, T(alpha), a, lda, sa, b, ldb, sb, T(beta), c, ldc, sc, batch); },
               TENSILE_CUDA(gemm_batched_cuda<T>(ta, tb, M, N, K, T(alpha), a, lda, sa, b, ldb, sb, T(beta), c, ldc, sc, batch,
                                                 allow_tf32, stream)));

@@ -3,6 +3,8 @@
 // the reduction code, and every class-index target against [0, C) before any kernel reads with it.
 #include "../ops/loss.h"
 
+#include <initializer_list>
+
 #include "registry.h"
 #include "util.h"
 
@@ -15,6 +17,12 @@ int64_t checked_numel(const char* op, int64_t outer, int64_t C, int64_t inner) {
   TENSILE_CHECK(!__builtin_mul_overflow(outer, C, &oc) && !__builtin_mul_overflow(oc, inner, &n) && n < kMaxSize,
                 ValueError, op, ": sizes (", outer, ", ", C, ", ", inner, ") are too large");
   return n;
+}
+
+// Zeroes the sizes of an empty (outer, inner) iteration space, so that no kernel loops over outer
+// (or inner) with nothing inside: outer = 2^47 with inner = 0 passes every size check.
+void no_empty_loops(int64_t& outer, int64_t& inner) {
+  if (outer == 0 || inner == 0) outer = inner = 0;
 }
 
 // Loss keeps the ValueError its tests pin (test/ops/loss.test.ts) for a buffer that does not fit.
@@ -56,6 +64,7 @@ Napi::Value SoftmaxForwardFn(const Napi::CallbackInfo& info) {
   const char* op = Log ? "log_softmax" : "softmax";
   int64_t outer = size_arg(info, 4, op, "outer"), C = size_arg(info, 5, op, "C"), inner = size_arg(info, 6, op, "inner");
   int64_t n = checked_numel(op, outer, C, inner);
+  if (n == 0) outer = C = inner = 0;
   dispatch_floating(dtype_arg(info, 7), op, [&](auto t) {
     using T = decltype(t);
     T* out = checked_ptr<T>(info, 0, n, op, "out", kLossRange);
@@ -75,6 +84,7 @@ Napi::Value SoftmaxBackwardFn(const Napi::CallbackInfo& info) {
   const char* op = Log ? "log_softmax_backward" : "softmax_backward";
   int64_t outer = size_arg(info, 6, op, "outer"), C = size_arg(info, 7, op, "C"), inner = size_arg(info, 8, op, "inner");
   int64_t n = checked_numel(op, outer, C, inner);
+  if (n == 0) outer = C = inner = 0;
   dispatch_floating(dtype_arg(info, 9), op, [&](auto t) {
     using T = decltype(t);
     T* dx = checked_ptr<T>(info, 0, n, op, "dx", kLossRange);
@@ -110,7 +120,8 @@ ClassLossArgs class_loss_args(const Napi::CallbackInfo& info, const char* op, in
   a.C = size_arg(info, dims + 1, op, "C");
   a.inner = size_arg(info, dims + 2, op, "inner");
   a.n = checked_numel(op, a.outer, a.C, a.inner);
-  a.S = a.outer * a.inner;
+  a.S = checked_numel(op, a.outer, 1, a.inner);  // with C = 0, n is 0 whatever outer * inner is
+  no_empty_loops(a.outer, a.inner);
   a.red = reduction_arg(info, r, op);
   a.ignore = int_arg(info, r + 1);
   a.eps = smoothing ? double_arg(info, r + 2) : 0;
@@ -142,6 +153,19 @@ void with_target(const Napi::CallbackInfo& info, int i, const ClassLossArgs& a, 
   });
 }
 
+// A buffer a class-index loss writes. None may share memory with the target: the kernel reads the
+// target while it writes, and a rewritten target would index past the checked range.
+struct Written {
+  const void* p;
+  __int128 bytes;
+  const char* name;
+};
+
+template <typename TI>
+void check_target_apart(const char* op, const TI* target, int64_t S, std::initializer_list<Written> written) {
+  for (const Written& w : written) check_no_overlap(w.p, w.bytes, target, __int128(S) * sizeof(TI), op, w.name, "target");
+}
+
 // crossEntropyForward(out, outOff, totalWeight, twOff, logp, logpOff, logits, logitsOff, target,
 //   targetOff, targetDtype, weight|null, weightOff, reduction, ignoreIndex, labelSmoothing, outer, C,
 //   inner, dtype): logits and logp (outer, C, inner); target (outer, inner); weight (C); out
@@ -157,6 +181,7 @@ Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
     const T* logits = checked_ptr<T>(info, 6, a.n, op, "input", kLossRange);
     const T* weight = optional_checked_ptr<T>(info, 11, a.C, op, "weight", kLossRange);
     with_target(info, 8, a, op, true, [&](auto target) {
+      check_target_apart(op, target, a.S, {{out, __int128(a.red == Reduction::None ? a.S : 1) * sizeof(T), "out"}, {tw, sizeof(T), "totalWeight"}, {logp, __int128(a.n) * sizeof(T), "logp"}});
       TENSILE_ON_DEVICE(op, cross_entropy_forward, <T>, out, tw, logp, logits, target, weight, a.red, a.ignore, a.eps, a.outer, a.C, a.inner);
     });
   });
@@ -177,6 +202,7 @@ Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info) {
     const T* weight = optional_checked_ptr<T>(info, 9, a.C, op, "weight", kLossRange);
     const T* tw = checked_ptr<T>(info, 11, 1, op, "totalWeight", kLossRange);
     with_target(info, 6, a, op, false, [&](auto target) {
+      check_target_apart(op, target, a.S, {{dlogits, __int128(a.n) * sizeof(T), "dlogits"}});
       TENSILE_ON_DEVICE(op, cross_entropy_backward, <T>, dlogits, dout, logp, target, weight, tw, a.red, a.ignore, a.eps, a.outer, a.C, a.inner);
     });
   });
@@ -196,6 +222,7 @@ Napi::Value NllLossForward(const Napi::CallbackInfo& info) {
     const T* logp = checked_ptr<T>(info, 4, a.n, op, "input", kLossRange);
     const T* weight = optional_checked_ptr<T>(info, 9, a.C, op, "weight", kLossRange);
     with_target(info, 6, a, op, true, [&](auto target) {
+      check_target_apart(op, target, a.S, {{out, __int128(a.red == Reduction::None ? a.S : 1) * sizeof(T), "out"}, {tw, sizeof(T), "totalWeight"}});
       TENSILE_ON_DEVICE(op, nll_loss_forward, <T>, out, tw, logp, target, weight, a.red, a.ignore, a.outer, a.C, a.inner);
     });
   });
@@ -215,6 +242,7 @@ Napi::Value NllLossBackward(const Napi::CallbackInfo& info) {
     const T* weight = optional_checked_ptr<T>(info, 7, a.C, op, "weight", kLossRange);
     const T* tw = checked_ptr<T>(info, 9, 1, op, "totalWeight", kLossRange);
     with_target(info, 4, a, op, false, [&](auto target) {
+      check_target_apart(op, target, a.S, {{dlogp, __int128(a.n) * sizeof(T), "dlogp"}});
       TENSILE_ON_DEVICE(op, nll_loss_backward, <T>, dlogp, dout, target, weight, tw, a.red, a.ignore, a.outer, a.C, a.inner);
     });
   });

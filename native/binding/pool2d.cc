@@ -79,6 +79,7 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
     using T = decltype(t);
     auto* grad_input_p = checked_ptr<T>(info, 0, g.in, op, "grad_input");
     auto* grad_output_p = checked_ptr<T>(info, 2, g.out, op, "grad_output");
+    check_no_overlap(grad_input_p, __int128(g.in) * sizeof(T), idx, __int128(g.out) * 8, op, "grad_input", "indices");
     on_device(op, [&] { max_pool2d_backward_cpu<T>(grad_input_p, grad_output_p, idx, g.P, g.H, g.W, g.OH, g.OW, has_window ? &w : nullptr); },
               TENSILE_CUDA(max_pool2d_backward_cuda<T>(grad_input_p, grad_output_p, idx, g.P, g.H, g.W, g.OH, g.OW, stream)));
   });

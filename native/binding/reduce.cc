@@ -18,6 +18,9 @@ Napi::Value ReduceDim(const Napi::CallbackInfo& info) {
   TENSILE_CHECK(outer >= 0 && r >= 0 && inner >= 0 && !__builtin_mul_overflow(outer, inner, &out_n) && !__builtin_mul_overflow(out_n, r, &in_n),
                 ValueError, "reduce: sizes (", outer, ", ", r, ", ", inner, ") must be non-negative with a product below 2^63");
   TENSILE_CHECK(r > 0 || op <= int64_t(ReduceOp::Mean), ShapeError, "reduce: cannot take max/min/argmax over an empty dimension");
+  // An empty output: the kernel's loops over outer and inner must not run (outer = 2^47 with
+  // inner = 0 passes every size check and would loop 2^47 times over nothing).
+  if (out_n == 0) outer = inner = 0;
   bool needs_out = op != int64_t(ReduceOp::ArgMax) && op != int64_t(ReduceOp::ArgMin);
   int64_t* idx = optional_checked_ptr<int64_t>(info, 3, out_n, "reduce", "indices");
   TENSILE_CHECK(needs_out || idx, ValueError, "reduce: argmax/argmin need an index output");

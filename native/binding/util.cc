@@ -331,6 +331,13 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) bool indices_in_ran
 }
 }  // namespace
 
+void check_no_overlap(const void* a, __int128 a_bytes, const void* b, __int128 b_bytes, const char* op, const char* a_name, const char* b_name) {
+  if (a_bytes <= 0 || b_bytes <= 0) return;
+  const __int128 pa = __int128(reinterpret_cast<uintptr_t>(a)), pb = __int128(reinterpret_cast<uintptr_t>(b));
+  TENSILE_CHECK(pa + a_bytes <= pb || pb + b_bytes <= pa, ValueError, op, ": ", a_name, " and ", b_name,
+                " share memory (a kernel writing one would change the other as it reads it); pass separate tensors, e.g. clone() one");
+}
+
 void check_plane_indices(const int64_t* idx, int64_t n, int64_t H, int64_t W, const char* op, const char* plane) {
   if (indices_in_range(idx, n, H * W)) return;
   for (int64_t k = 0; k < n; k++)

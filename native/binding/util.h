@@ -144,6 +144,11 @@ T* optional_checked_ptr(const Napi::CallbackInfo& info, int i, __int128 n, const
   return is_null_arg(info, i) ? nullptr : checked_ptr<T>(info, i, n, op, name, report);
 }
 
+// Raises a ValueError when the bytes [a, a + a_bytes) and [b, b + b_bytes) overlap. For a kernel
+// that reads `b` (indices, class targets, a copy's source) while or after writing `a`: writing
+// could change an index after its range check, and the kernel would then follow it out of bounds.
+void check_no_overlap(const void* a, __int128 a_bytes, const void* b, __int128 b_bytes, const char* op, const char* a_name, const char* b_name);
+
 // Checks the n argmax indices of max pooling (or of the fused convolution's pool) before a CPU
 // kernel scatters through them: each must lie in [-1, H*W), else an IndexError naming op, the first
 // bad one and `plane` ("a plane", "an output plane") of HxW. One branch-free pass when all are in

@@ -27,6 +27,11 @@ void binary_cpu(BinaryOp op, T* out, const T* a, const std::vector<int64_t>& a_s
 template <typename T>
 void binary_contiguous_cpu(BinaryOp op, T* out, const T* a, const T* b, int64_t n);
 
+// The position (row-major over `shape`) of the first zero of x read through strides, or -1: the
+// check before an integer division, which raises for a zero divisor as PyTorch does on the CPU.
+template <typename T>
+int64_t first_zero_cpu(const T* x, const std::vector<int64_t>& strides, const std::vector<int64_t>& shape);
+
 // out (shape) = cond ? a : b, each operand read through its strides over `shape` (0 on broadcast
 // dims); cond is uint8/bool. Selects rather than blends, so inf/NaN in the unchosen branch stay out.
 template <typename T>

@@ -2,6 +2,7 @@
 // These double as the reference implementation for the CUDA twins.
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "../core/thread_pool.h"
 #include "elementwise.h"
@@ -37,13 +38,42 @@ inline T apply_unary(UnaryOp op, T x, T s) {
   return x;
 }
 
+// Integer add, sub and mul wrap around, as PyTorch's do; in C++ a signed overflow is undefined
+// behaviour, so signed types go through their unsigned twin. Integer division by zero is refused
+// by the binding (first_zero_cpu); should one reach here it gives 0, not SIGFPE, and INT_MIN / -1
+// wraps to INT_MIN instead of trapping.
+template <typename T>
+inline T add_op(T a, T b) {
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) return T(std::make_unsigned_t<T>(a) + std::make_unsigned_t<T>(b));
+  else return a + b;
+}
+template <typename T>
+inline T sub_op(T a, T b) {
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) return T(std::make_unsigned_t<T>(a) - std::make_unsigned_t<T>(b));
+  else return a - b;
+}
+template <typename T>
+inline T mul_op(T a, T b) {
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) return T(std::make_unsigned_t<T>(a) * std::make_unsigned_t<T>(b));
+  else return a * b;
+}
+template <typename T>
+inline T div_op(T a, T b) {
+  if constexpr (std::is_integral_v<T>) {
+    if (b == 0) return T(0);
+    if constexpr (std::is_signed_v<T>)
+      if (b == T(-1)) return sub_op(T(0), a);
+  }
+  return a / b;
+}
+
 template <typename T>
 inline T apply_binary(BinaryOp op, T a, T b) {
   switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
+    case BinaryOp::Add: return add_op(a, b);
+    case BinaryOp::Sub: return sub_op(a, b);
+    case BinaryOp::Mul: return mul_op(a, b);
+    case BinaryOp::Div: return div_op(a, b);
     case BinaryOp::Pow: return std::pow(a, b);
     case BinaryOp::Maximum: return a > b ? a : b;
     case BinaryOp::Minimum: return a < b ? a : b;
@@ -76,10 +106,10 @@ void map_rows(T* out, const T* a, int64_t sa, const T* b, int64_t sb, int64_t n,
 template <typename T>
 void binary_row(BinaryOp op, T* out, const T* a, int64_t sa, const T* b, int64_t sb, int64_t n) {
   switch (op) {
-    case BinaryOp::Add: return map_rows(out, a, sa, b, sb, n, [](T x, T y) { return x + y; });
-    case BinaryOp::Sub: return map_rows(out, a, sa, b, sb, n, [](T x, T y) { return x - y; });
-    case BinaryOp::Mul: return map_rows(out, a, sa, b, sb, n, [](T x, T y) { return x * y; });
-    case BinaryOp::Div: return map_rows(out, a, sa, b, sb, n, [](T x, T y) { return x / y; });
+    case BinaryOp::Add: return map_rows(out, a, sa, b, sb, n, [](T x, T y) { return add_op(x, y); });
+    case BinaryOp::Sub: return map_rows(out, a, sa, b, sb, n, [](T x, T y) { return sub_op(x, y); });
+    case BinaryOp::Mul: return map_rows(out, a, sa, b, sb, n, [](T x, T y) { return mul_op(x, y); });
+    case BinaryOp::Div: return map_rows(out, a, sa, b, sb, n, [](T x, T y) { return div_op(x, y); });
     default: return map_rows(out, a, sa, b, sb, n, [op](T x, T y) { return apply_binary(op, x, y); });
   }
 }
@@ -201,6 +231,18 @@ void binary_cpu(BinaryOp op, T* out, const T* a, const std::vector<int64_t>& a_s
 template <typename T>
 void binary_contiguous_cpu(BinaryOp op, T* out, const T* a, const T* b, int64_t n) {
   parallel_for(n, kGrain, [&](int64_t i0, int64_t i1) { binary_row(op, out + i0, a + i0, 1, b + i0, 1, i1 - i0); });
+}
+
+template <typename T>
+int64_t first_zero_cpu(const T* x, const std::vector<int64_t>& strides, const std::vector<int64_t>& shape) {
+  const Nest<1> nest(shape, {&strides});
+  const int64_t inner = nest.inner(), is = nest.inner_stride(0), rows = nest.rows();
+  for (int64_t r = 0; r < rows; r++) {
+    const T* row = x + nest.row_offset(r, 0);
+    for (int64_t i = 0; i < inner; i++)
+      if (row[i * is] == T(0)) return r * inner + i;
+  }
+  return -1;
 }
 
 void copy_strided_cpu(void* out, const std::vector<int64_t>& out_strides_in, const void* x, size_t itemsize,
@@ -363,6 +405,9 @@ template void binary_cpu<uint8_t>(BinaryOp, uint8_t*, const uint8_t*, const std:
 template void binary_contiguous_cpu<int32_t>(BinaryOp, int32_t*, const int32_t*, const int32_t*, int64_t);
 template void binary_contiguous_cpu<int64_t>(BinaryOp, int64_t*, const int64_t*, const int64_t*, int64_t);
 template void binary_contiguous_cpu<uint8_t>(BinaryOp, uint8_t*, const uint8_t*, const uint8_t*, int64_t);
+template int64_t first_zero_cpu<int32_t>(const int32_t*, const std::vector<int64_t>&, const std::vector<int64_t>&);
+template int64_t first_zero_cpu<int64_t>(const int64_t*, const std::vector<int64_t>&, const std::vector<int64_t>&);
+template int64_t first_zero_cpu<uint8_t>(const uint8_t*, const std::vector<int64_t>&, const std::vector<int64_t>&);
 #define INSTANTIATE_WHERE(T)                                                                            \
   template void where_cpu<T>(T*, const uint8_t*, const std::vector<int64_t>&, const T*, const std::vector<int64_t>&, \
                              const T*, const std::vector<int64_t>&, const std::vector<int64_t>&);
