@@ -40,7 +40,10 @@ export interface DataLoaderOptions<S, B> {
   numWorkers?: number;
   /** Batches in flight per worker (default 2): the bound of the prefetch queue. */
   prefetchFactor?: number;
-  /** Milliseconds to wait for a worker's batch before failing (default 0: no limit). */
+  /**
+   * Milliseconds to wait for a worker's batch before failing (default 0: no limit). A worker
+   * whose thread ends fails the iteration at once, whatever the timeout.
+   */
   timeout?: number;
   /**
    * Put every batch's tensors in page-locked host memory (PyTorch's pin_memory), from which

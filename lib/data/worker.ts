@@ -10,7 +10,7 @@ import { workerData } from 'worker_threads';
 import type { MessagePort } from 'worker_threads';
 import type * as BatchModule from './batch';
 import type * as PipelineModule from './pipeline';
-import type { SerializedError, WorkerInit, WorkerResult } from './worker_pool';
+import type { SerializedError, WorkerEnd, WorkerInit, WorkerResult } from './worker_pool';
 
 const init = workerData as WorkerInit & { port: MessagePort; signal: SharedArrayBuffer };
 const signal = new Int32Array(init.signal);
@@ -21,7 +21,7 @@ function serialize(e: unknown): SerializedError {
   return { name: 'Error', message: String(e) };
 }
 
-function post(msg: WorkerResult, transfer: ArrayBuffer[] = []): void {
+function post(msg: WorkerResult | WorkerEnd, transfer: ArrayBuffer[] = []): void {
   try {
     port.postMessage(msg, transfer);
   } catch {
@@ -33,7 +33,15 @@ function post(msg: WorkerResult, transfer: ArrayBuffer[] = []): void {
 }
 
 // Installed before anything else can fail: an error outside a task still reaches the main thread.
-process.on('uncaughtException', (e) => post({ b: -1, ok: false, error: serialize(e) }));
+// Then the thread ends, as a Node thread does on an uncaught exception: it is in no known state,
+// and the main thread fails the first batch it then waits for from this worker.
+process.on('uncaughtException', (e) => {
+  post({ b: -1, ok: false, error: serialize(e) });
+  process.exit(1);
+});
+// process.exit() in a dataset: the main thread learns the code at once, even while blocked.
+// (A thread terminated from outside runs no JS; the main thread finds out by itself.)
+process.on('exit', (exitCode) => post({ b: -1, ok: false, exitCode }));
 
 type Producer = (indices: Int32Array) => unknown;
 let producer: Producer | null = null;
@@ -83,7 +91,8 @@ function setup(): Producer {
   return (indices) => B.collateArrays(samples(indices));
 }
 
-port.on('message', (task: { b: number; indices: Int32Array }) => {
+port.on('message', (task: { b: number; indices: Int32Array } | null) => {
+  if (task === null) return; // the main thread checking that this thread still runs
   try {
     if (!producer) producer = setup();
     const B = require('./batch') as typeof BatchModule;

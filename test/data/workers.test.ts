@@ -1,7 +1,10 @@
 // DataLoader worker threads: numWorkers 2 yields exactly the bytes of numWorkers 0 (image sets
 // with random transforms, TensorDataset, a user dataset from a module, custom collate), sync and
 // async; the bounded prefetch queue; errors from workers; early break; the event loop stays free
-// during `for await`; and a process never hangs at exit (child processes).
+// during `for await`; a process never hangs at exit (child processes); and a worker whose thread
+// ends (process.exit, an uncaught exception, terminated from outside) fails the loop with an error
+// naming the worker and the batch, promptly, in both loop forms (child processes: a hang fails the
+// test instead of stalling Jest).
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import * as tn from '../../lib';
@@ -226,5 +229,105 @@ describe('workers: queue, errors, early exit, the event loop', () => {
     expect(r.stdout.trim()).toBe('one');
     expect(r.status).toBe(0);
     expect(Date.now() - t0).toBeLessThan(15000);
+  });
+});
+
+describe('a worker whose thread ends fails the loop, naming the worker and the batch', () => {
+  interface Outcome {
+    /** batches received before the error */
+    n: number;
+    err: string | null;
+    tensile: boolean;
+    /** from the start of the loop, and from terminate() */
+    ms: number;
+    sinceKill: number | null;
+    live: number;
+  }
+
+  /**
+   * One epoch of FaultyDataset(40, at, how) in batches of 2 on 2 workers (batch b comes from worker
+   * b % 2), in a child process: the error is reported on stdout, then rethrown, so the process
+   * must end with code 1 and the message on stderr. 'hang': after the first batch, once worker 1
+   * blocks in get(at), the loop terminates it from outside (the Worker objects are caught by
+   * wrapping the constructor). 'throwLater': each step takes 10 ms (a training step), so that the
+   * workers go idle and the timer fires: a worker whose port always has a task waiting runs no
+   * timers (Node's MessagePort delivers up to 1,000 messages in a row), and an error thrown after
+   * its last batch of the epoch is never seen, as the pool ends with the epoch.
+   */
+  function faulty(form: 'sync' | 'async', how: 'exit' | 'throwLater' | 'hang', at: number): Outcome {
+    const loop = form === 'sync' ? 'for (const b of l) step();' : 'for await (const b of l) step();';
+    const script = `
+      const wt = require('worker_threads');
+      const workers = [];
+      const W = wt.Worker;
+      wt.Worker = class extends W { constructor(...a) { super(...a); workers.push(this); } };
+      const tn = require(${JSON.stringify(path.join(root, 'dist', 'index.js'))});
+      const data = require(${JSON.stringify(path.join(root, 'dist', 'data', 'index.js'))});
+      const { liveWorkerThreads } = require(${JSON.stringify(path.join(root, 'dist', 'data', 'worker_pool.js'))});
+      const { FaultyDataset } = require(${JSON.stringify(path.join(root, 'test', 'fixtures', 'data_user_dataset.js'))});
+      const reached = new Int32Array(new SharedArrayBuffer(4));
+      const nap = new Int32Array(new SharedArrayBuffer(4));
+      const l = new data.DataLoader(new FaultyDataset(40, ${at}, '${how}', 3, reached), { batchSize: 2, numWorkers: 2 });
+      const t0 = Date.now();
+      let n = 0, tKill = 0;
+      function step() {
+        if ('${how}' === 'hang' && n === 0) {
+          while (!Atomics.load(reached, 0)) Atomics.wait(reached, 0, 0, 10);
+          tKill = Date.now();
+          workers[1].terminate();
+        }
+        if ('${how}' === 'throwLater') Atomics.wait(nap, 0, 0, 10);
+        n++;
+      }
+      function report(e) {
+        const err = e ? e.name + ': ' + e.message : null;
+        console.log(JSON.stringify({ n, err, tensile: e instanceof tn.TensileError, ms: Date.now() - t0, sinceKill: tKill ? Date.now() - tKill : null, live: liveWorkerThreads() }));
+        if (e) throw e;
+      }
+      (async () => {
+        try { ${loop} } catch (e) { report(e); }
+        report(null);
+      })();`;
+    // Without JEST_WORKER_ID, the fixture loads tensile from dist/ in the child's main thread too.
+    const env = { ...process.env, JEST_WORKER_ID: undefined };
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000, env });
+    expect(r.signal).toBeNull(); // not killed by the timeout: no hang
+    expect(r.stdout).toMatch(/^\{.*\}\n$/); // the loop ended
+    const out = JSON.parse(r.stdout) as Outcome;
+    expect(r.status).toBe(1); // an unhandled rejection: never a silent exit 0
+    expect(r.stderr).toContain(out.err!.replace(/^\w+: /, ''));
+    expect(out.live).toBe(0); // the pool was terminated
+    expect(out.ms).toBeLessThan(10000); // no waiting for a timeout (there is none: timeout 0)
+    return out;
+  }
+
+  test.each(['sync', 'async'] as const)('process.exit(3) in get() (%s)', (form) => {
+    // sample 11 is in batch 5, worker 1's; batches 0-4 arrive first
+    const out = faulty(form, 'exit', 11);
+    expect([out.n, out.err, out.tensile]).toEqual([5, 'TensileError: DataLoader: worker 1 exited (code 3) before sending batch 5', true]);
+  });
+
+  test.each(['sync', 'async'] as const)('terminated from outside while preparing a batch (%s)', (form) => {
+    const out = faulty(form, 'hang', 3);
+    // Sync, the main thread finds the thread gone by itself (no exit code); async, 'exit' says.
+    const why = form === 'sync' ? 'was stopped (terminated from outside, or out of memory)' : 'exited (code 1)';
+    expect([out.n, out.err, out.tensile]).toEqual([1, `TensileError: DataLoader: worker 1 ${why} before sending batch 1`, true]);
+    expect(out.sinceKill).toBeLessThan(2000); // sync: found within a probe period or so (50 ms)
+  });
+
+  test.each(['sync', 'async'] as const)('an uncaught exception from a timer ends the worker (%s)', (form) => {
+    // Thrown after batch 5 is sent: it fails the first of worker 1's later batches not yet sent.
+    const out = faulty(form, 'throwLater', 11);
+    const m = /^RangeError: FaultyDataset: late failure after sample 11 \(in DataLoader worker 1, which ended before sending batch (\d+)\)$/.exec(out.err!);
+    expect(m).not.toBeNull();
+    const b = Number(m![1]);
+    expect([b % 2, b >= 7, out.n]).toEqual([1, true, b]);
+  });
+
+  test('a live worker busy for longer than a probe period is not taken for dead (sync)', async () => {
+    // 120 ms per batch: the sync wait probes the worker twice or so per batch
+    const ds = new fixture.SquaresDataset(6, -1, 40);
+    const got = await epochs(ds, { batchSize: 3, numWorkers: 1 }, false);
+    expectSameBatch(got, await epochs(ds, { batchSize: 3 }, false));
   });
 });
