@@ -2,6 +2,7 @@
 // the gradient of its output to gradients of its inputs (micrograd's _backward, kept beside the
 // forward in lib/ops/<family>.ts). `backward` walks the graph once in reverse topological order.
 // No graph logic lives in C++.
+import { checkFunction, checkOptionalTensor } from './check';
 import { AutogradError, fmtShape } from './errors';
 import type { Storage, Tensor } from './tensor';
 import { keep, tensorCount } from './tensor';
@@ -39,6 +40,7 @@ export function isGradEnabled(): boolean {
 
 /** Runs fn with gradient recording off (PyTorch's torch.no_grad()). */
 export function noGrad<T>(fn: () => T): T {
+  checkFunction(fn, 'noGrad', 'fn');
   const prev = gradEnabled;
   gradEnabled = false;
   try {
@@ -49,6 +51,7 @@ export function noGrad<T>(fn: () => T): T {
 }
 
 export function enableGrad<T>(fn: () => T): T {
+  checkFunction(fn, 'enableGrad', 'fn');
   const prev = gradEnabled;
   gradEnabled = true;
   try {
@@ -131,6 +134,7 @@ function accumulate(leaf: Tensor, g: Tensor, handed: Set<Storage>): void {
 }
 
 export function runBackward(root: Tensor, grad: Tensor | undefined, retainGraph: boolean): void {
+  checkOptionalTensor(grad, 'backward', 'gradient');
   if (!root.requiresGrad) {
     throw new AutogradError('backward: tensor does not require grad and has no grad_fn');
   }

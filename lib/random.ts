@@ -2,6 +2,8 @@
 // shuffles. Each native random op takes a fresh 64-bit seed from here and derives element i from
 // (seed, i), so results depend on the seed and the order of calls, never on the thread count.
 
+import { ValueError } from './errors';
+
 const MASK64 = (1n << 64n) - 1n;
 
 export class Generator {
@@ -13,8 +15,9 @@ export class Generator {
   }
 
   manualSeed(seed: number | bigint): this {
-    if (typeof seed === 'number' && (!Number.isInteger(seed) || seed < 0)) {
-      throw new RangeError(`Expected a non-negative integer for seed but received ${seed}`);
+    // checked here, or BigInt('abc') would raise a SyntaxError naming nothing of ours
+    if (typeof seed !== 'bigint' && !(Number.isInteger(seed) && (seed as number) >= 0)) {
+      throw new ValueError(`manualSeed: expected a non-negative integer or a bigint for 'seed', got ${typeof seed === 'number' ? seed : typeof seed === 'string' ? `string '${seed}'` : seed === null ? 'null' : typeof seed}`);
     }
     this.state = BigInt(seed) & MASK64;
     return this;

@@ -6,7 +6,8 @@ import * as vm from 'vm';
 import { BackwardFn, Node, isGradEnabled, noGrad, record, runBackward } from './autograd';
 import { Device, checkDeviceAvailable, deviceCode, normalizeDevice } from './device';
 import { DType, DTYPE_CODE, ITEM_SIZE, TYPED_ARRAY, TypedArray, dtypeOfTypedArray, isFloating } from './dtype';
-import { DeviceError, DTypeError, OutOfMemoryError, ShapeError, ValueError, fmtShape } from './errors';
+import { MAX_NUMEL, checkDType, checkFinite, checkFunction, checkInteger, checkOptions, checkScalar, checkShape, checkTensor, describe, disposedError } from './check';
+import { AutogradError, DeviceError, DTypeError, OutOfMemoryError, ShapeError, ValueError, fmtShape } from './errors';
 import { Handle, native } from './native';
 import { defaultGenerator, Generator } from './random';
 import * as E from './ops/elementwise';
@@ -217,6 +218,7 @@ const scopes: Set<Tensor>[] = [];
  * array or object of tensors). For code that wants memory released at a known point.
  */
 export function tidy<T>(fn: () => T): T {
+  checkFunction(fn, 'tidy', 'fn');
   const scope = new Set<Tensor>();
   scopes.push(scope);
   let result: T;
@@ -279,12 +281,6 @@ export function numelOf(shape: readonly number[]): number {
   return n;
 }
 
-function checkShape(shape: readonly number[], op: string): void {
-  for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) throw new ShapeError(`${op}: invalid shape ${fmtShape(shape)}: sizes must be non-negative integers`);
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Tensor
 
@@ -327,8 +323,9 @@ export class Tensor {
     return this.storage.device;
   }
   get handle(): Handle {
-    // A disposed tensor's handle may already serve another tensor (spare handles, above).
-    if (this.disposed) throw new Error('tensor used after dispose()');
+    // A disposed tensor's handle may already serve another tensor (spare handles, above). The ops
+    // check their arguments first and name themselves (check.ts); this catches the rest.
+    if (this.disposed) throw new ValueError(`a tensor of shape ${fmtShape(this.shape)} was used after dispose()`);
     return this.storage.handle;
   }
   get ndim(): number {
@@ -380,12 +377,18 @@ export class Tensor {
   }
   /** A tensor sharing this one's storage, cut from the graph. */
   detach(): Tensor {
+    // a view of a disposed tensor would hold storage that may already serve another tensor
+    if (this.disposed) throw disposedError('detach', this);
     return new Tensor(this.storage, this.shape.slice(), this.strides.slice(), this.offset, this.dtype);
   }
 
   // --- reading values -------------------------------------------------------------------------
   /** A typed-array copy of the elements in row-major order. */
   get data(): TypedArray {
+    return this.hostData('data');
+  }
+  private hostData(op: string): TypedArray {
+    if (this.disposed) throw disposedError(op, this);
     const t = this.isContiguous() ? this : this.contiguous();
     const bytes = t.numel() * ITEM_SIZE[t.dtype];
     const buf = native.read(t.handle, t.offset * ITEM_SIZE[t.dtype], bytes);
@@ -397,12 +400,12 @@ export class Tensor {
   /** The value of a one-element tensor as a JS number. */
   item(): number {
     if (this.numel() !== 1) throw new ShapeError(`item: only one-element tensors can be converted to a number, got shape ${fmtShape(this.shape)}`);
-    const v = this.data[0];
+    const v = this.hostData('item')[0];
     return typeof v === 'bigint' ? Number(v) : this.dtype === 'bool' ? Number(v !== 0) : (v as number);
   }
   /** Nested arrays of numbers (booleans for bool tensors). */
   toArray(): unknown {
-    const flat = this.data;
+    const flat = this.hostData('toArray');
     const get = (i: number): unknown => {
       const v = flat[i];
       if (typeof v === 'bigint') return Number(v);
@@ -431,6 +434,7 @@ export class Tensor {
    * buffer and this tensor is free at once. Device-to-host copies wait for the device.
    */
   to(target: DType | Device | { dtype?: DType; device?: Device; nonBlocking?: boolean }): Tensor {
+    if (this.disposed) throw disposedError('to', this);
     let dtype: DType | undefined;
     let device: Device | undefined;
     if (typeof target === 'object' && target !== null) {
@@ -491,7 +495,7 @@ export class Tensor {
 
   // --- element-wise ---------------------------------------------------------------------------
   add(o: Tensor | number, alpha = 1): Tensor {
-    return E.add(this, alpha === 1 || typeof o === 'number' ? o : E.mul(o, alpha), typeof o === 'number' ? alpha : 1);
+    return E.add(this, o, alpha);
   }
   sub(o: Tensor | number): Tensor {
     return E.sub(this, o);
@@ -655,18 +659,22 @@ export class Tensor {
   }
 
   // --- in place (no autograd: for init, optimizers and buffers) -------------------------------
-  /** Fills with `value` in place. */
+  /** Fills with `value` in place; a value that does not fit the dtype is a ValueError, as in PyTorch. */
   fill_(value: number): this {
-    const t = this.contiguousOrThrow('fill_');
-    native.fill(t.handle, t.offset, t.numel(), DTYPE_CODE[t.dtype], value);
+    return this.fillAs('fill_', value);
+  }
+  zero_(): this {
+    return this.fillAs('zero_', 0);
+  }
+  private fillAs(op: string, value: number): this {
+    const t = this.contiguousOrThrow(op);
+    native.fill(t.handle, t.offset, t.numel(), DTYPE_CODE[t.dtype], checkScalar(value, t.dtype, op));
     this.storage.version++;
     return this;
   }
-  zero_(): this {
-    return this.fill_(0);
-  }
   /** Copies src's values into this tensor (same shape; dtype converted). */
   copy_(src: Tensor): this {
+    checkTensor(src, 'copy_', 'src');
     if (src.shape.join(',') !== this.shape.join(',')) throw new ShapeError(`copy_: source shape ${fmtShape(src.shape)} does not match destination ${fmtShape(this.shape)}`);
     const t = this.contiguousOrThrow('copy_');
     let s = src.dtype === this.dtype ? src : E.cast(src, this.dtype);
@@ -678,6 +686,9 @@ export class Tensor {
   }
   uniform_(lo = 0, hi = 1, generator: Generator = defaultGenerator): this {
     const t = this.contiguousOrThrow('uniform_');
+    // (infinite bounds are let through: nn.init gives them to zero-element tensors, where they do nothing)
+    if (typeof lo !== 'number' || typeof hi !== 'number' || !(lo <= hi)) throw new ValueError(`uniform_: expects a range [lo, hi] with lo <= hi, but got lo=${describe(lo)}, hi=${describe(hi)}`);
+    checkGenerator(generator, 'uniform_');
     const [a, b] = generator.nextSeed();
     native.uniform(t.handle, t.offset, t.numel(), DTYPE_CODE[t.dtype], lo, hi, a, b);
     this.storage.version++;
@@ -685,6 +696,8 @@ export class Tensor {
   }
   normal_(mean = 0, std = 1, generator: Generator = defaultGenerator): this {
     const t = this.contiguousOrThrow('normal_');
+    if (typeof mean !== 'number' || typeof std !== 'number' || !(std >= 0)) throw new ValueError(`normal_: expects a number mean and std >= 0, but got mean=${describe(mean)}, std=${describe(std)}`);
+    checkGenerator(generator, 'normal_');
     const [a, b] = generator.nextSeed();
     native.normal(t.handle, t.offset, t.numel(), DTYPE_CODE[t.dtype], mean, std, a, b);
     this.storage.version++;
@@ -704,8 +717,16 @@ export class Tensor {
   }
 
   private contiguousOrThrow(op: string): Tensor {
+    if (this.disposed) throw disposedError(op, this);
     if (!this.isContiguous()) throw new ValueError(`${op}: in-place ops need a contiguous tensor, got strides ${fmtShape(this.strides)} for shape ${fmtShape(this.shape)}`);
-    if (isGradEnabled() && this.requiresGrad && !this.isLeaf) throw new ValueError(`${op}: in-place op on a tensor that is part of an autograd graph`);
+    if (isGradEnabled() && this.requiresGrad) {
+      // PyTorch refuses a leaf (the write would bypass the graphs that read it; parameter updates
+      // belong in noGrad()); a graph tensor is refused too, as nothing here records in-place ops.
+      if (this.isLeaf) {
+        throw new AutogradError(`${op}: a leaf tensor that requires grad (shape ${fmtShape(this.shape)}) is being used in an in-place operation; do it inside noGrad(), as optimizers and nn.init do`);
+      }
+      throw new AutogradError(`${op}: in-place op on a tensor that is part of an autograd graph`);
+    }
     return this;
   }
 }
@@ -740,78 +761,142 @@ export type { BackwardFn };
 
 // ---------------------------------------------------------------------------------------------
 // creation
+//
+// Every factory checks its arguments under its own name (zeros, not empty): the shape (an array of
+// non-negative integers, not too large), the options object, the dtype, and a fill value that fits
+// the dtype. Ops call empty() and full() for their outputs, so the checks here stay cheap.
 
-/** An uninitialised contiguous tensor. */
-export function empty(shape: readonly number[], options: TensorOptions = {}): Tensor {
-  checkShape(shape, 'empty');
+function checkGenerator(g: unknown, op: string): void {
+  if (!(g instanceof Generator)) throw new ValueError(`${op}: expected a Generator for 'generator', got ${describe(g)}`);
+}
+
+/**
+ * empty() under the name of the factory that called it; requiresGrad is left to the caller. Every
+ * op's output comes through here: the checks are inline tests, and the check.ts functions that word
+ * the errors are only called once a test fails.
+ */
+function emptyOf(op: string, shape: readonly number[], options: TensorOptions): Tensor {
+  if (typeof options !== 'object' || options === null) checkOptions(options, op);
   const dtype = options.dtype ?? 'float32';
-  const device = usableDevice(options.device ?? 'cpu', 'empty');
-  const bytes = numelOf(shape) * ITEM_SIZE[dtype];
+  const itemSize = ITEM_SIZE[dtype];
+  if (typeof itemSize !== 'number') checkDType(dtype, op);
+  // the sizes checked and multiplied in one pass; NaN marks a bad one
+  let n = Array.isArray(shape) ? 1 : NaN;
+  for (let i = 0; n === n && i < shape.length; i++) {
+    const d = shape[i];
+    n = Number.isInteger(d) && d >= 0 ? n * d : NaN;
+  }
+  if (!(n < MAX_NUMEL)) checkShape(shape, op);
+  const device = usableDevice(options.device ?? 'cpu', op);
+  const bytes = n * itemSize;
   let storage: Storage;
   if (options.pinMemory) {
-    if (device !== 'cpu') throw new DeviceError(`empty: only CPU tensors can be pinned, but the device is '${device}'`);
+    if (device !== 'cpu') throw new DeviceError(`${op}: only CPU tensors can be pinned, but the device is '${device}'`);
     storage = Storage.allocatePinned(bytes);
   } else {
     storage = Storage.allocate(bytes, device);
   }
-  const t = new Tensor(storage, shape.slice(), contiguousStrides(shape), 0, dtype);
+  return new Tensor(storage, shape.slice(), contiguousStrides(shape), 0, dtype);
+}
+
+/** An uninitialised contiguous tensor. */
+export function empty(shape: readonly number[], options: TensorOptions = {}): Tensor {
+  const t = emptyOf('empty', shape, options);
+  if (options.requiresGrad) t.requiresGrad_(true);
+  return t;
+}
+
+/** full() under the name of its caller (zeros, ones, an op turning a number operand into a tensor). */
+export function fullOf(op: string, shape: readonly number[], value: number, options: TensorOptions): Tensor {
+  const t = emptyOf(op, shape, options);
+  let v: number;
+  try {
+    v = checkScalar(value, t.dtype, op);
+  } catch (e) {
+    t.dispose();
+    throw e;
+  }
+  native.fill(t.handle, 0, t.numel(), DTYPE_CODE[t.dtype], v);
   if (options.requiresGrad) t.requiresGrad_(true);
   return t;
 }
 
 export function full(shape: readonly number[], value: number, options: TensorOptions = {}): Tensor {
-  const t = empty(shape, { ...options, requiresGrad: false });
-  native.fill(t.handle, 0, t.numel(), DTYPE_CODE[t.dtype], value);
-  if (options.requiresGrad) t.requiresGrad_(true);
-  return t;
+  return fullOf('full', shape, value, options);
 }
 
 export function zeros(shape: readonly number[], options: TensorOptions = {}): Tensor {
-  return full(shape, 0, options);
+  return fullOf('zeros', shape, 0, options);
 }
 
 export function ones(shape: readonly number[], options: TensorOptions = {}): Tensor {
-  return full(shape, 1, options);
+  return fullOf('ones', shape, 1, options);
 }
 
 export function zerosLike(t: Tensor, options: TensorOptions = {}): Tensor {
-  return full(t.shape, 0, { dtype: t.dtype, device: t.device, ...options });
+  checkTensor(t, 'zerosLike', 'input');
+  checkOptions(options, 'zerosLike');
+  return fullOf('zerosLike', t.shape, 0, { dtype: t.dtype, device: t.device, ...options });
 }
 
 export function onesLike(t: Tensor, options: TensorOptions = {}): Tensor {
-  return full(t.shape, 1, { dtype: t.dtype, device: t.device, ...options });
+  checkTensor(t, 'onesLike', 'input');
+  checkOptions(options, 'onesLike');
+  return fullOf('onesLike', t.shape, 1, { dtype: t.dtype, device: t.device, ...options });
 }
 
 /** Uniform on [0, 1) from the seeded generator. */
 export function rand(shape: readonly number[], options: TensorOptions & { generator?: Generator } = {}): Tensor {
-  const t = empty(shape, { ...options, requiresGrad: false }).uniform_(0, 1, options.generator);
+  const t = emptyOf('rand', shape, options).uniform_(0, 1, options.generator);
   if (options.requiresGrad) t.requiresGrad_(true);
   return t;
 }
 
 /** Standard normal from the seeded generator. */
 export function randn(shape: readonly number[], options: TensorOptions & { generator?: Generator } = {}): Tensor {
-  const t = empty(shape, { ...options, requiresGrad: false }).normal_(0, 1, options.generator);
+  const t = emptyOf('randn', shape, options).normal_(0, 1, options.generator);
   if (options.requiresGrad) t.requiresGrad_(true);
   return t;
 }
 
-/** Integers uniform on [low, high). */
+/** Integers uniform on [low, high); both must be integers that the dtype (default int64) holds. */
 export function randint(low: number, high: number, shape: readonly number[], options: TensorOptions & { generator?: Generator } = {}): Tensor {
+  const op = 'randint';
+  checkInteger(low, op, 'low');
+  checkInteger(high, op, 'high');
+  // PyTorch's wording (randint is random_ underneath): an empty range has nothing to draw from
+  if (!(low < high)) throw new ValueError(`randint: random_ expects 'from' to be less than 'to', but got from=${low} >= to=${high}`);
+  checkShape(shape, op);
+  checkOptions(options, op);
+  const dtype = options.dtype ?? 'int64';
+  checkDType(dtype, op);
+  checkScalar(low, dtype, op, 'low');
+  checkScalar(high - 1, dtype, op, 'high - 1');
   const g = options.generator ?? defaultGenerator;
+  checkGenerator(g, op);
   const n = numelOf(shape);
   const vals = new Float64Array(n);
   for (let i = 0; i < n; i++) vals[i] = low + g.randint(high - low);
-  return fromTypedArray(vals, shape, { dtype: options.dtype ?? 'int64', device: options.device });
+  return fromTypedArray(vals, shape, { dtype, device: options.device });
 }
 
+/** [start, end) by step; arange(end) starts at 0. Integer arguments give int64, others float32. */
 export function arange(start: number, end?: number, step = 1, options: TensorOptions = {}): Tensor {
+  const op = 'arange';
   if (end === undefined) {
+    checkFinite(start, op, 'end');
     end = start;
     start = 0;
   }
+  checkFinite(start, op, 'start');
+  checkFinite(end, op, 'end');
+  checkFinite(step, op, 'step');
   if (step === 0) throw new ValueError('arange: step must be nonzero');
-  const n = Math.max(0, Math.ceil((end - start) / step));
+  // PyTorch's message, word for word: a step away from end would otherwise give an empty tensor
+  if (step > 0 ? end < start : end > start) throw new ValueError(`arange: upper bound and larger bound inconsistent with step sign (start ${start}, end ${end}, step ${step})`);
+  checkOptions(options, op);
+  const n = Math.ceil((end - start) / step);
+  checkShape([n], op);
   const allInts = Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step);
   const vals = new Float64Array(n);
   for (let i = 0; i < n; i++) vals[i] = start + i * step;
@@ -820,10 +905,14 @@ export function arange(start: number, end?: number, step = 1, options: TensorOpt
 
 /** Copies a typed array into a new tensor; the dtype follows the array unless given. */
 export function fromTypedArray(data: ArrayBufferView, shape?: readonly number[], options: TensorOptions = {}): Tensor {
+  const op = 'fromTypedArray';
+  if (!ArrayBuffer.isView(data) || data instanceof DataView) throw new ValueError(`${op}: expected a typed array for 'data', got ${describe(data)}`);
   const srcDtype = dtypeOfTypedArray(data);
   const n = (data as TypedArray).length;
   const sh = shape ?? [n];
+  checkShape(sh, op);
   if (numelOf(sh) !== n) throw new ShapeError(`fromTypedArray: shape ${fmtShape(sh)} needs ${numelOf(sh)} elements but the array has ${n}`);
+  if (options.dtype !== undefined) checkDType(options.dtype, op);
   let t = empty(sh, { dtype: srcDtype, device: 'cpu' });
   native.write(t.handle, 0, data);
   if (options.dtype && options.dtype !== srcDtype) t = E.cast(t, options.dtype);
@@ -840,7 +929,12 @@ type Nested = number | boolean | Nested[];
 
 /** tensor(values): a number, nested arrays, or a typed array with { shape }. */
 export function tensor(values: Nested | ArrayBufferView | Tensor, options: TensorOptions & { shape?: number[] } = {}): Tensor {
-  if (values instanceof Tensor) return fromTypedArray(values.data, values.shape, { dtype: values.dtype, device: values.device, ...options });
+  const op = 'tensor';
+  checkOptions(options, op);
+  if (values instanceof Tensor) {
+    checkTensor(values, op, 'values');
+    return fromTypedArray(values.data, values.shape, { dtype: values.dtype, device: values.device, ...options });
+  }
   if (ArrayBuffer.isView(values)) return fromTypedArray(values, options.shape, options);
   const shape: number[] = [];
   let probe: Nested = values as Nested;
@@ -858,7 +952,7 @@ export function tensor(values: Nested | ArrayBufferView | Tensor, options: Tenso
     } else {
       if (d !== shape.length) throw new ShapeError(`tensor: ragged nested array at depth ${d}`);
       if (typeof v === 'boolean') sawBool = true;
-      else if (typeof v !== 'number') throw new TypeError(`tensor: expected numbers but found ${typeof v}`);
+      else if (typeof v !== 'number') throw new ValueError(`tensor: expected numbers or booleans, got ${describe(v)} (element ${flat.length})`);
       const x = Number(v);
       if (!Number.isInteger(x)) allInts = false;
       flat.push(x);
@@ -867,5 +961,10 @@ export function tensor(values: Nested | ArrayBufferView | Tensor, options: Tenso
   walk(values as Nested, 0);
   // PyTorch's inference: booleans give bool, all-integer values int64, anything else float32.
   const dtype = options.dtype ?? (sawBool ? 'bool' : allInts && flat.length > 0 ? 'int64' : 'float32');
+  checkDType(dtype, op);
+  // into an integer dtype every value must fit (NaN, infinities, 2**40 into int32): as full()
+  if (dtype !== 'float32' && dtype !== 'float64' && dtype !== 'bool') {
+    for (let i = 0; i < flat.length; i++) checkScalar(flat[i], dtype, op, `element ${i}`);
+  }
   return fromTypedArray(Float64Array.from(flat), options.shape ?? shape, { ...options, dtype });
 }

@@ -5,7 +5,7 @@
 //
 // Also here: the serialisable description of a dataset that a worker rebuilds it from, and the
 // tagged encoding of a batch (nested arrays/objects with typed-array leaves) for postMessage.
-import { DTypeError, IndexError, ShapeError, fmtShape } from '../errors';
+import { DTypeError, IndexError, ShapeError, ValueError, fmtShape } from '../errors';
 import { PixelArray, Pipeline, TransformSpec } from './pipeline';
 
 export type ArrayDType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'bool';
@@ -142,12 +142,24 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+/** 'a tensor', 'an array', 'a function', 'a Date' (for 'other', what the value is). */
+function kindName(kind: LeafKind, v: unknown): string {
+  const name = kind !== 'other' ? kind : typeof v === 'object' ? ((v as object).constructor?.name ?? 'object') : typeof v;
+  return `${/^[aeiouAEIOU]/.test(name) ? 'an' : 'a'} ${name}`;
+}
+
 /** Checks what default collate needs of a list of samples at one position; returns the kind. */
 export function checkCollatable(samples: readonly unknown[]): LeafKind {
+  for (let k = 0; k < samples.length; k++) {
+    // PyTorch's default_collate refuses None too; usually a dataset's get() that returned nothing
+    if (samples[k] === undefined || samples[k] === null) {
+      throw new ValueError(`defaultCollate: sample ${k} of the batch is ${samples[k]}; expected a tensor, number, boolean, string, array or object (did the dataset's get() return nothing?)`);
+    }
+  }
   const kind = leafKind(samples[0]);
   for (let k = 1; k < samples.length; k++) {
     const kk = leafKind(samples[k]);
-    if (kk !== kind) throw new DTypeError(`defaultCollate: sample 0 has a ${kind} where sample ${k} has a ${kk}`);
+    if (kk !== kind) throw new DTypeError(`defaultCollate: sample 0 has ${kindName(kind, samples[0])} where sample ${k} has ${kindName(kk, samples[k])}`);
   }
   if (kind === 'tensor') {
     const first = samples[0] as { shape: number[]; dtype: string };

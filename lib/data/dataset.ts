@@ -6,6 +6,7 @@
 //   describe()              a serialisable description from which a DataLoader worker thread
 //                           rebuilds it (built-ins know theirs; a user dataset can name a module
 //                           and an export, see DatasetDescription).
+import { checkTensor } from '../check';
 import { ShapeError, fmtShape } from '../errors';
 import { Tensor } from '../tensor';
 import { ArrayDType, AnyArray, BatchContext, DatasetDescription, checkIndex } from './batch';
@@ -50,9 +51,9 @@ export class TensorDataset extends Dataset<Tensor[]> {
   constructor(...tensors: Tensor[]) {
     super();
     if (tensors.length === 0) throw new ShapeError('TensorDataset: expected at least one tensor');
+    tensors.forEach((t, i) => checkTensor(t, 'TensorDataset', `tensors[${i}]`));
     const n = tensors[0].ndim ? tensors[0].shape[0] : -1;
     for (const t of tensors) {
-      if (!(t instanceof Tensor)) throw new ShapeError(`TensorDataset: expected tensors but received ${typeof t}`);
       if (t.ndim === 0 || t.shape[0] !== n) {
         throw new ShapeError(`TensorDataset: size mismatch between tensors: every tensor needs the same first dimension, but got ${tensors.map((x) => fmtShape(x.shape)).join(' and ')}`);
       }

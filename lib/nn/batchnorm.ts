@@ -1,6 +1,7 @@
 // BatchNorm1d/2d: per-channel normalisation with learnable affine (weight, bias) and running
 // statistics (running_mean, running_var, num_batches_tracked) kept as buffers under PyTorch's names.
 import { noGrad } from '../autograd';
+import { checkInteger, checkTensor } from '../check';
 import { ShapeError, fmtShape } from '../errors';
 import { batchNorm } from '../ops/batch_norm';
 import { Tensor, full, zeros } from '../tensor';
@@ -26,6 +27,7 @@ abstract class BatchNormBase extends Module {
     options: BatchNormOptions = {},
   ) {
     super();
+    checkInteger(numFeatures, this.constructor.name, 'numFeatures', 0);
     const dtype = options.dtype ?? 'float32';
     this.eps = options.eps ?? 1e-5;
     this.momentum = options.momentum ?? 0.1;
@@ -50,6 +52,7 @@ abstract class BatchNormBase extends Module {
   protected abstract checkInput(x: Tensor): void;
 
   forward(x: Tensor): Tensor {
+    checkTensor(x, this.constructor.name, 'input');
     this.checkInput(x);
     if (x.shape[1] !== this.numFeatures) {
       throw new ShapeError(`${this.constructor.name}: input ${fmtShape(x.shape)} has ${x.shape[1]} channels but the layer expects ${this.numFeatures}`);

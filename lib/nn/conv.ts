@@ -1,4 +1,5 @@
 // Conv2d: a thin shell over F.conv2d that owns weight [outC, inC/groups, kH, kW] and bias [outC].
+import { checkInteger } from '../check';
 import { ValueError } from '../errors';
 import { Conv2dOptions as Conv2dOpOptions, conv2d } from '../ops/conv2d';
 import { Tensor, empty } from '../tensor';
@@ -34,7 +35,12 @@ export class Conv2d extends Module {
     options: Conv2dOptions = {},
   ) {
     super();
+    checkInteger(inChannels, 'Conv2d', 'inChannels', 0);
+    checkInteger(outChannels, 'Conv2d', 'outChannels', 0);
     this.kernelSize = pair(kernelSize);
+    if (this.kernelSize.length !== 2 || !this.kernelSize.every((k) => Number.isInteger(k) && k >= 1)) {
+      throw new ValueError(`Conv2d: kernelSize must be a positive integer or a pair of them, but got ${JSON.stringify(kernelSize)}`);
+    }
     this.stride = options.stride ?? 1;
     this.padding = options.padding ?? 0;
     this.dilation = options.dilation ?? 1;

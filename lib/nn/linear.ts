@@ -1,4 +1,5 @@
 // Linear: y = x W^T + b, a thin shell over F.linear owning weight [out, in] and bias [out].
+import { checkInteger } from '../check';
 import { linear } from '../ops/gemm';
 import { Tensor, empty } from '../tensor';
 import { defaultLayerInit } from './init';
@@ -14,6 +15,8 @@ export class Linear extends Module {
     options: { bias?: boolean; dtype?: 'float32' | 'float64' } = {},
   ) {
     super();
+    checkInteger(inFeatures, 'Linear', 'inFeatures', 0);
+    checkInteger(outFeatures, 'Linear', 'outFeatures', 0);
     const dtype = options.dtype ?? 'float32';
     this.weight = new Parameter(empty([outFeatures, inFeatures], { dtype }));
     this.bias = options.bias === false ? null : new Parameter(empty([outFeatures], { dtype }));

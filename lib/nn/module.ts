@@ -3,6 +3,7 @@
 // parameter, as attribute assignment does in PyTorch); buffers are registered by name, because
 // their state-dict keys use PyTorch's snake_case names (running_mean).
 import { disposeWithProducer, isGradEnabled, noGrad } from '../autograd';
+import { describe } from '../check';
 import { DType, DTYPE_CODE } from '../dtype';
 import { ShapeError, ValueError, fmtShape } from '../errors';
 import { Device, checkDeviceAvailable, normalizeDevice } from '../device';
@@ -173,7 +174,13 @@ export abstract class Module {
    * error; a shape mismatch always is. The error lists every offending key at once.
    */
   loadStateDict(stateDict: StateDict, strict = true): LoadResult {
+    if (typeof stateDict !== 'object' || stateDict === null) throw new ValueError(`loadStateDict: expected an object of named tensors for 'stateDict', got ${describe(stateDict)}`);
     const own = this.stateDict();
+    for (const k of Object.keys(own)) {
+      // a number or a disposed tensor would otherwise fail inside the copy with a TypeError
+      const v: unknown = stateDict[k];
+      if (k in stateDict && (!(v instanceof Tensor) || v.isDisposed)) throw new ValueError(`loadStateDict: expected a Tensor for key '${k}', found ${describe(v)}`);
+    }
     const missingKeys = Object.keys(own).filter((k) => !(k in stateDict));
     const unexpectedKeys = Object.keys(stateDict).filter((k) => !(k in own));
     const mismatched = Object.keys(own)

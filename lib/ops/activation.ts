@@ -2,6 +2,7 @@
 // one fused native backward call; relu, sigmoid and tanh differentiate from their output, so
 // they keep no copy of the input.
 import { record } from '../autograd';
+import { checkOptions, checkTensor } from '../check';
 import { DTYPE_CODE, isFloating } from '../dtype';
 import { DTypeError, ValueError } from '../errors';
 import { native } from '../native';
@@ -15,6 +16,7 @@ type ActName = keyof typeof ACTIVATION_OP;
 const OP_NAME: Record<ActName, string> = { relu: 'relu', leakyRelu: 'leaky_relu', sigmoid: 'sigmoid', tanh: 'tanh' };
 
 function checkFloating(x: Tensor, op: string): void {
+  checkTensor(x, op, 'input');
   if (!isFloating(x.dtype)) throw new DTypeError(`${op}: expected a float32 or float64 tensor but got ${x.dtype}`);
 }
 
@@ -89,6 +91,8 @@ export interface DropoutOptions {
  * and x * 0 when p = 1.
  */
 export function dropout(input: Tensor, options: DropoutOptions = {}): Tensor {
+  checkTensor(input, 'dropout', 'input');
+  checkOptions(options, 'dropout');
   const p = options.p ?? 0.5;
   if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new ValueError(`dropout: probability has to be between 0 and 1, but got ${p}`);
   const training = options.training ?? true;

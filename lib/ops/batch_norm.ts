@@ -2,6 +2,7 @@
 // statistics of each channel and updates the running statistics in place (unbiased variance);
 // eval normalises with the running statistics. One native call forward, one backward.
 import { record } from '../autograd';
+import { checkOptionalTensor, checkOptions, checkTensor } from '../check';
 import { DTYPE_CODE, isFloating } from '../dtype';
 import { DeviceError, DTypeError, ShapeError, ValueError, fmtShape } from '../errors';
 import { native } from '../native';
@@ -33,6 +34,8 @@ export function batchNorm(
   options: BatchNormOptions = {},
 ): Tensor {
   const op = 'batch_norm';
+  checkTensor(input, op, 'input');
+  checkOptions(options, op);
   const training = options.training ?? false;
   const momentum = options.momentum ?? 0.1;
   const eps = options.eps ?? 1e-5;
@@ -46,6 +49,7 @@ export function batchNorm(
   const S = input.shape.slice(2).reduce((a, b) => a * b, 1);
   const params: [string, Tensor | null | undefined][] = [['running_mean', runningMean], ['running_var', runningVar], ['weight', weight], ['bias', bias]];
   for (const [name, t] of params) {
+    checkOptionalTensor(t, op, name);
     if (!t) continue;
     if (t.numel() !== C) throw new ShapeError(`${op}: input ${fmtShape(input.shape)} has ${C} channels but ${name} ${fmtShape(t.shape)} expects ${t.numel()}`);
     if (t.dtype !== input.dtype) throw new DTypeError(`${op}: expected ${name} to be ${input.dtype} like the input, but got ${t.dtype}`);

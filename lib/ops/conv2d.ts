@@ -2,6 +2,7 @@
 // or 'same'), dilation and groups, and its backward. One native call forward, one per wanted
 // gradient backward (native/ops/conv2d.h: im2col + GEMM).
 import { disposeWithProducer, record } from '../autograd';
+import { MAX_NUMEL, checkOptionalTensor, checkOptions, checkTensor, tooLargeError } from '../check';
 import { DTYPE_CODE, isFloating } from '../dtype';
 import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors';
 import { native } from '../native';
@@ -149,6 +150,10 @@ interface Conv2dSetup {
 }
 
 function conv2dSetup(input: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions): Conv2dSetup {
+  checkTensor(input, 'conv2d', 'input');
+  checkTensor(weight, 'conv2d', 'weight');
+  checkOptionalTensor(bias, 'conv2d', 'bias');
+  checkOptions(options, 'conv2d');
   // --- dtypes and devices
   if (!isFloating(input.dtype)) throw new DTypeError(`conv2d: expected a float32 or float64 input but got ${input.dtype}`);
   if (weight.dtype !== input.dtype) throw new DTypeError(`conv2d: input (${input.dtype}) and weight (${weight.dtype}) must have the same dtype`);
@@ -202,6 +207,12 @@ function conv2dSetup(input: Tensor, weight: Tensor, bias: Tensor | null, options
   }
   const OH = Math.floor((padded[0] - spanH - 1) / sH) + 1;
   const OW = Math.floor((padded[1] - spanW - 1) / sW) + 1;
+  // The kernels take 32-bit sizes (params below) and no output past 2^48 elements can be made: say
+  // which size a large padding blew up, rather than letting the allocator see an overflowed size.
+  if (padded[0] >= 2 ** 31 || padded[1] >= 2 ** 31) {
+    throw new ValueError(`conv2d: the padded input ${fmtShape(padded)} is too large (input ${fmtShape(input.shape)}, padding ${fmtShape([pH, pW])}): sizes must be below 2^31`);
+  }
+  if (N * OC * OH * OW >= MAX_NUMEL) throw tooLargeError([N, OC, OH, OW], 'conv2d', 'the output', ` (input ${fmtShape(input.shape)}, weight ${fmtShape(weight.shape)}, padding ${fmtShape([pH, pW])}, stride ${fmtShape([sH, sW])})`);
   // An Int32Array (the binding checks every value < 2^31): read with one call instead of 16 element
   // reads, by the forward and each backward call.
   const params = Int32Array.of(N, C, H, W, OC, KH, KW, OH, OW, sH, sW, pH, pW, dH, dW, groups);

@@ -1,10 +1,11 @@
 // Element-wise arithmetic with NumPy broadcasting, and its gradients. One native call per op:
 // operands are read through broadcast strides, never materialised at the full shape.
 import { record } from '../autograd';
+import { checkOptionalNumber, checkTensor, checkTensorOrNumber } from '../check';
 import { DType, DTYPE_CODE, isFloating, promoteTypes } from '../dtype';
 import { DeviceError, DTypeError, ShapeError, fmtShape } from '../errors';
 import { native } from '../native';
-import { Tensor, empty, full } from '../tensor';
+import { Tensor, empty, full, fullOf } from '../tensor';
 import { sumToShape } from './reduce';
 
 // Codes shared with native/ops/elementwise.h.
@@ -66,6 +67,7 @@ function binaryRaw(name: BinaryName, a: Tensor, b: Tensor, dtype: DType): Tensor
   return out;
 }
 
+/** The entry points check x (checkTensor) before calling this. */
 function unaryRaw(name: UnaryName, x: Tensor, scalar = 0): Tensor {
   if (!isFloating(x.dtype)) throw new DTypeError(`${name}: expected a float32 or float64 tensor but got ${x.dtype}`);
   const c = x.contiguous();
@@ -74,31 +76,39 @@ function unaryRaw(name: UnaryName, x: Tensor, scalar = 0): Tensor {
   return out;
 }
 
-function operands(a: Tensor, b: Tensor | number, op: string): [Tensor, Tensor, DType] {
+/** The operands as tensors and their compute dtype; `op` names a number that does not fit (uint8 + 300). */
+function operands(a: Tensor, b: Tensor | number, op: string, keepBool = false): [Tensor, Tensor, DType] {
+  checkTensor(a, op, 'input');
+  checkTensorOrNumber(b, op, 'other');
   if (typeof b === 'number') {
     // A JS number is PyTorch's Python scalar: it never widens a tensor within its category (an
     // int keeps int32, a float keeps float32), a fractional number makes integer tensors float32,
     // and a bool tensor meets an integer as int64.
     const dtype: DType = isFloating(a.dtype) ? a.dtype : !Number.isInteger(b) ? 'float32' : a.dtype === 'bool' ? 'int64' : a.dtype;
-    return [a, full([], b, { dtype, device: a.device }), dtype];
+    return [a, fullOf(op, [], b, { dtype, device: a.device }), dtype];
   }
   let dtype = promoteTypes(a.dtype, b.dtype);
-  if (dtype === 'bool' && op !== 'compare') dtype = 'int64';
+  if (dtype === 'bool' && !keepBool) dtype = 'int64';
   return [a, b, dtype];
 }
 
 // ---------------------------------------------------------------------------------------------
 // differentiable ops
 
+/** a + alpha * b. */
 export function add(a: Tensor, b: Tensor | number, alpha = 1): Tensor {
   if (typeof b === 'number') return addScalar(a, b * alpha);
+  if (alpha !== 1) {
+    checkTensor(b, 'add', 'other');
+    return add(a, mul(b, alpha));
+  }
   const [x, y, dt] = operands(a, b, 'add');
   const out = binaryRaw('add', x, y, dt);
   return record('add', out, [a, b], (g) => [sumToShape(g, a.shape), sumToShape(g, b.shape)]);
 }
 
 export function sub(a: Tensor, b: Tensor | number): Tensor {
-  if (typeof b === 'number') return addScalar(a, -b);
+  if (typeof b === 'number') return addScalar(a, -b, 'sub');
   const [x, y, dt] = operands(a, b, 'sub');
   const out = binaryRaw('sub', x, y, dt);
   return record('sub', out, [a, b], (g) => [sumToShape(g, a.shape), b.requiresGrad ? sumToShape(neg(g), b.shape) : null]);
@@ -106,6 +116,7 @@ export function sub(a: Tensor, b: Tensor | number): Tensor {
 
 export function mul(a: Tensor, b: Tensor | number): Tensor {
   if (typeof b === 'number') {
+    checkTensor(a, 'mul', 'input');
     const out = isFloating(a.dtype) ? unaryRaw('mulScalar', a, b) : binaryRaw('mul', ...operands(a, b, 'mul'));
     return record('mul', out, [a], (g) => [mul(g, b)]);
   }
@@ -137,6 +148,7 @@ export function div(a: Tensor, b: Tensor | number): Tensor {
 
 export function pow(a: Tensor, b: Tensor | number): Tensor {
   if (typeof b === 'number') {
+    checkTensor(a, 'pow', 'input');
     const out = unaryRaw('powScalar', a, b);
     return record('pow', out, [a], (g) => [mul(g, mul(powScalarRaw(a, b - 1), b))]);
   }
@@ -153,38 +165,45 @@ function powScalarRaw(a: Tensor, p: number): Tensor {
   return p === 0 ? full(a.shape, 1, { dtype: a.dtype, device: a.device }) : pow(a, p);
 }
 
-export function addScalar(a: Tensor, s: number): Tensor {
-  const out = isFloating(a.dtype) ? unaryRaw('addScalar', a, s) : binaryRaw('add', ...operands(a, s, 'add'));
+export function addScalar(a: Tensor, s: number, op = 'add'): Tensor {
+  checkTensor(a, op, 'input');
+  const out = isFloating(a.dtype) ? unaryRaw('addScalar', a, s) : binaryRaw('add', ...operands(a, s, op));
   return record('add', out, [a], (g) => [g]);
 }
 
 export function neg(x: Tensor): Tensor {
+  checkTensor(x, 'neg', 'input');
   const out = unaryRaw('neg', x);
   return record('neg', out, [x], (g) => [neg(g)]);
 }
 
 export function exp(x: Tensor): Tensor {
+  checkTensor(x, 'exp', 'input');
   const out = unaryRaw('exp', x);
   return record('exp', out, [x], (g) => [mul(g, out)]);
 }
 
 export function log(x: Tensor): Tensor {
+  checkTensor(x, 'log', 'input');
   const out = unaryRaw('log', x);
   return record('log', out, [x], (g) => [div(g, x)]);
 }
 
 export function sqrt(x: Tensor): Tensor {
+  checkTensor(x, 'sqrt', 'input');
   const out = unaryRaw('sqrt', x);
   // d sqrt(x) = 1 / (2 sqrt(x))
   return record('sqrt', out, [x], (g) => [div(g, mul(out, 2))]);
 }
 
 export function abs(x: Tensor): Tensor {
+  checkTensor(x, 'abs', 'input');
   const out = unaryRaw('abs', x);
   return record('abs', out, [x], (g) => [mul(g, unaryRaw('sign', x))]);
 }
 
 export function sign(x: Tensor): Tensor {
+  checkTensor(x, 'sign', 'input');
   return unaryRaw('sign', x);
 }
 
@@ -197,6 +216,7 @@ export function minimum(a: Tensor, b: Tensor): Tensor {
 }
 
 function minmax(name: 'maximum' | 'minimum', a: Tensor, b: Tensor): Tensor {
+  checkTensor(b, name, 'other');
   const [x, y, dt] = operands(a, b, name);
   const out = binaryRaw(name, x, y, dt);
   return record(name, out, [a, b], (g) => {
@@ -214,6 +234,9 @@ function onesLikeOf(t: Tensor): Tensor {
 
 /** clamp(x, min, max); the gradient passes where min <= x <= max. */
 export function clamp(x: Tensor, min: number | null, max: number | null): Tensor {
+  checkTensor(x, 'clamp', 'input');
+  checkOptionalNumber(min, 'clamp', 'min');
+  checkOptionalNumber(max, 'clamp', 'max');
   let out = x;
   if (min !== null) out = unaryRaw('clampMin', out, min);
   if (max !== null) out = unaryRaw('clampMax', out, max);
@@ -227,7 +250,7 @@ export function clamp(x: Tensor, min: number | null, max: number | null): Tensor
 }
 
 export function compare(name: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge', a: Tensor, b: Tensor | number): Tensor {
-  const [x, y, dt] = operands(a, b, 'compare');
+  const [x, y, dt] = operands(a, b, name, true);
   return cast(binaryRaw(name, x, y, dt), 'bool');
 }
 
@@ -246,12 +269,15 @@ export function cast(x: Tensor, dtype: DType): Tensor {
  * It selects (an inf or NaN in the branch not taken never leaks); differentiable in a and b.
  */
 export function where(cond: Tensor, a: Tensor | number, b: Tensor | number): Tensor {
+  checkTensor(cond, 'where', 'condition');
+  checkTensorOrNumber(a, 'where', 'input');
+  checkTensorOrNumber(b, 'where', 'other');
   if (cond.dtype !== 'bool' && cond.dtype !== 'uint8') throw new DTypeError(`where: expected a bool condition but got ${cond.dtype}`);
   const like = typeof a === 'number' ? (typeof b === 'number' ? null : b) : a;
   const dtype: DType = like ? (typeof a !== 'number' && typeof b !== 'number' ? promoteTypes(a.dtype, b.dtype) : like.dtype) : 'float32';
   const device = like ? like.device : cond.device;
-  const at = typeof a === 'number' ? full([], a, { dtype, device }) : a;
-  const bt = typeof b === 'number' ? full([], b, { dtype, device }) : b;
+  const at = typeof a === 'number' ? fullOf('where', [], a, { dtype, device }) : a;
+  const bt = typeof b === 'number' ? fullOf('where', [], b, { dtype, device }) : b;
   checkSameDevice('where', cond, at, 'condition', typeof a === 'number' ? 'other' : 'input');
   checkSameDevice('where', at, bt);
   const x = at.dtype === dtype ? at : cast(at, dtype);

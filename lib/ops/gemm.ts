@@ -3,6 +3,7 @@
 // input gradient backward. Operands that are transposed views of contiguous memory (`w.T`) go to
 // the GEMM as transposed instead of being copied; other layouts are made contiguous.
 import { record } from '../autograd';
+import { checkOptionalTensor, checkTensor } from '../check';
 import { DType, DTYPE_CODE, isFloating } from '../dtype';
 import { DTypeError, ShapeError, fmtShape } from '../errors';
 import { native } from '../native';
@@ -53,6 +54,8 @@ function gemmOperand(x: Tensor, batch: readonly number[]): GemmOperand {
 }
 
 function checkOperands(op: string, a: Tensor, b: Tensor, bName = 'other'): void {
+  checkTensor(a, op, 'input');
+  checkTensor(b, op, bName);
   if (a.dtype !== b.dtype) throw new DTypeError(`${op}: expected both operands to have the same dtype, but got ${a.dtype} and ${b.dtype}`);
   if (!isFloating(a.dtype)) throw new DTypeError(`${op}: expected float32 or float64 tensors but got ${a.dtype}`);
   checkSameDevice(op, a, b, 'input', bName);
@@ -174,6 +177,7 @@ export function bmm(a: Tensor, b: Tensor): Tensor {
  */
 export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   checkOperands('linear', input, weight, 'weight');
+  checkOptionalTensor(bias, 'linear', 'bias');
   if (bias) {
     if (bias.dtype !== input.dtype) throw new DTypeError(`linear: bias has dtype ${bias.dtype} but input has ${input.dtype}`);
     checkSameDevice('linear', input, bias, 'input', 'bias');

@@ -5,6 +5,7 @@
 // view, so [N, C], [N, C, d1, ...] and softmax over any dim of a contiguous tensor need no copy.
 // Class-probability targets for crossEntropy are composed from logSoftmax and element-wise ops.
 import { record } from '../autograd';
+import { checkOptionalTensor, checkOptions, checkTensor } from '../check';
 import { DTYPE_CODE, isFloating } from '../dtype';
 import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors';
 import { native } from '../native';
@@ -72,6 +73,7 @@ function gradFor(g: Tensor, like: Tensor): Tensor {
 // logSoftmax / softmax
 
 function softmaxOp(op: 'log_softmax' | 'softmax', x: Tensor, dim: number): Tensor {
+  checkTensor(x, op, 'input');
   if (!isFloating(x.dtype)) throw new DTypeError(`${op}: expected a float32 or float64 tensor but got ${x.dtype}`);
   const d = normDim(dim, x.ndim, op);
   const c = x.contiguous();
@@ -126,6 +128,14 @@ function checkWeight(op: string, input: Tensor, weight: Tensor | null, C: number
   }
 }
 
+/** The tensor arguments and the options object of a loss, before anything reads them. */
+function checkLossArgs(op: string, input: unknown, target: unknown, options: unknown): void {
+  checkTensor(input, op, 'input');
+  checkTensor(target, op, 'target');
+  checkOptions(options, op);
+  checkOptionalTensor((options as { weight?: unknown }).weight, op, 'weight');
+}
+
 /** Validates input/target/weight/ignoreIndex of a class-index loss and forms the native view. */
 function classSetup(op: string, input: Tensor, target: Tensor, weight: Tensor | null, ignoreIndex: number): ClassSetup {
   checkFloating(op, 'input', input);
@@ -162,6 +172,7 @@ function classSetup(op: string, input: Tensor, target: Tensor, weight: Tensor | 
  */
 export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
   const op = 'cross_entropy';
+  checkLossArgs(op, input, target, options);
   const { weight = null, ignoreIndex = -100, reduction = 'mean', labelSmoothing = 0 } = options;
   checkReduction(op, reduction);
   if (typeof labelSmoothing !== 'number' || !(labelSmoothing >= 0 && labelSmoothing <= 1)) {
@@ -219,6 +230,7 @@ function crossEntropyProbs(input: Tensor, target: Tensor, weight: Tensor | null,
  */
 export function nllLoss(input: Tensor, target: Tensor, options: NllLossOptions = {}): Tensor {
   const op = 'nll_loss';
+  checkLossArgs(op, input, target, options);
   const { weight = null, ignoreIndex = -100, reduction = 'mean' } = options;
   checkReduction(op, reduction);
   const { x, t, w, outer, C, inner } = classSetup(op, input, target, weight, ignoreIndex);
@@ -275,11 +287,13 @@ function pointwiseLoss(op: PointwiseOp, input: Tensor, target: Tensor, reduction
 
 /** Mean squared error: (input - target)^2, reduced. input and target have the same shape. */
 export function mseLoss(input: Tensor, target: Tensor, options: ReductionOptions = {}): Tensor {
+  checkLossArgs('mse_loss', input, target, options);
   return pointwiseLoss('mse_loss', input, target, options.reduction ?? 'mean', 0);
 }
 
 /** Mean absolute error: |input - target|, reduced. input and target have the same shape. */
 export function l1Loss(input: Tensor, target: Tensor, options: ReductionOptions = {}): Tensor {
+  checkLossArgs('l1_loss', input, target, options);
   return pointwiseLoss('l1_loss', input, target, options.reduction ?? 'mean', 0);
 }
 
@@ -288,6 +302,7 @@ export function l1Loss(input: Tensor, target: Tensor, options: ReductionOptions 
  * z = input - target; beta = 0 is l1Loss. input and target have the same shape.
  */
 export function smoothL1Loss(input: Tensor, target: Tensor, options: SmoothL1LossOptions = {}): Tensor {
+  checkLossArgs('smooth_l1_loss', input, target, options);
   const beta = options.beta ?? 1;
   if (typeof beta !== 'number' || !(beta >= 0) || !Number.isFinite(beta)) {
     throw new ValueError(`smooth_l1_loss: beta must be a non-negative number but got ${beta}`);

@@ -3,6 +3,7 @@
 // ceil_mode's rule that the last window must start inside the input or the left padding. The
 // kernels see P = N*C independent planes; each backward is one native call.
 import { record } from '../autograd';
+import { MAX_NUMEL, checkOptions, checkTensor, describe, tooLargeError } from '../check';
 import { DTYPE_CODE, DType, isFloating } from '../dtype';
 import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors';
 import { native } from '../native';
@@ -44,11 +45,11 @@ export function pool2dOutputSize(inputSize: number, kernel: number, stride: numb
 
 /** A scalar or a 1- or 2-element list of integers as [h, w]; `min` is the smallest allowed value. */
 function pair(v: Size2, what: string, op: string, min: number): [number, number] {
-  const arr = typeof v === 'number' ? [v, v] : Array.from(v);
+  const arr = typeof v === 'number' ? [v, v] : typeof v === 'object' && v !== null ? Array.from(v) : [];
   const p = arr.length === 1 ? [arr[0], arr[0]] : arr;
   if (p.length !== 2 || !p.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= min)) {
     const want = min > 0 ? 'positive integers' : 'non-negative integers';
-    throw new ValueError(`${op}: ${what} must be one or two ${want}, but got ${JSON.stringify(typeof v === 'number' ? v : Array.from(v))}`);
+    throw new ValueError(`${op}: ${what} must be one or two ${want}, but got ${typeof v === 'object' && v !== null ? JSON.stringify(Array.from(v)) : describe(v)}`);
   }
   return [p[0], p[1]];
 }
@@ -151,6 +152,8 @@ export function maxPoolGeometry(shape: readonly number[], dtype: DType, kernelSi
 
 function maxPoolImpl(input: Tensor, kernelSize: Size2, options: MaxPool2dOptions, relu: boolean): Tensor | { output: Tensor; indices: Tensor } {
   const op = 'max_pool2d';
+  checkTensor(input, op, 'input');
+  checkOptions(options, op);
   const { k, s, p, d, g } = windowGeometry(input, op, kernelSize, options.stride, options.padding ?? 0, options.dilation ?? 1, options.ceilMode ?? false);
   const x = input.contiguous();
   const outShape = [...g.lead, g.OH, g.OW];
@@ -183,6 +186,8 @@ function maxPoolImpl(input: Tensor, kernelSize: Size2, options: MaxPool2dOptions
  */
 export function avgPool2d(input: Tensor, kernelSize: Size2, options: AvgPool2dOptions = {}): Tensor {
   const op = 'avg_pool2d';
+  checkTensor(input, op, 'input');
+  checkOptions(options, op);
   const { k, s, p, g } = windowGeometry(input, op, kernelSize, options.stride, options.padding ?? 0, 1, options.ceilMode ?? false);
   const includePad = options.countIncludePad ?? true;
   const div = options.divisorOverride ?? 0;
@@ -210,10 +215,11 @@ export function avgPool2d(input: Tensor, kernelSize: Size2, options: AvgPool2dOp
  */
 export function adaptiveAvgPool2d(input: Tensor, outputSize: number | readonly (number | null)[]): Tensor {
   const op = 'adaptive_avg_pool2d';
+  checkTensor(input, op, 'input');
   checkInput(input, op);
   const H = input.shape[input.ndim - 2];
   const W = input.shape[input.ndim - 1];
-  const raw = typeof outputSize === 'number' ? [outputSize, outputSize] : Array.from(outputSize);
+  const raw = typeof outputSize === 'number' ? [outputSize, outputSize] : typeof outputSize === 'object' && outputSize !== null ? Array.from(outputSize) : [];
   const sizes = raw.length === 1 ? [raw[0], raw[0]] : raw;
   if (sizes.length !== 2 || !sizes.every((v) => v === null || (typeof v === 'number' && Number.isInteger(v) && v >= 1))) {
     throw new ValueError(`${op}: output_size must be one or two positive integers (or null to keep a size), but got ${JSON.stringify(outputSize)}`);
@@ -221,8 +227,10 @@ export function adaptiveAvgPool2d(input: Tensor, outputSize: number | readonly (
   const OH = sizes[0] ?? H;
   const OW = sizes[1] ?? W;
   const g = geometry(input, OH, OW);
+  const outShape = [...g.lead, OH, OW];
+  if (g.P * OH * OW >= MAX_NUMEL) throw tooLargeError(outShape, op, 'the output', ` (input ${fmtShape(input.shape)}, output_size ${JSON.stringify(outputSize)})`);
   const x = input.contiguous();
-  const out = empty([...g.lead, OH, OW], { dtype: x.dtype, device: x.device });
+  const out = empty(outShape, { dtype: x.dtype, device: x.device });
   native.adaptiveAvgPool2dForward(out.handle, 0, x.handle, x.offset, g.P, H, W, OH, OW, DTYPE_CODE[x.dtype]);
   return record(op, out, [input], (grad) => {
     const gy = asDtype(grad, x);

@@ -1,6 +1,7 @@
 // Reductions: sum, mean, max/min (values and indices), argmax/argmin, and sumToShape, the
 // backward of broadcasting. The native kernel reduces one dim of an (outer, r, inner) view.
 import { record } from '../autograd';
+import { checkTensor } from '../check';
 import { DTYPE_CODE, isFloating } from '../dtype';
 import { native } from '../native';
 import { Tensor, empty, numelOf } from '../tensor';
@@ -11,6 +12,7 @@ export const REDUCE_OP = { sum: 0, mean: 1, max: 2, min: 3, argmax: 4, argmin: 5
 type ReduceName = keyof typeof REDUCE_OP;
 
 function normDims(x: Tensor, dim: number | number[] | undefined, op: string): number[] {
+  checkTensor(x, op, 'input');
   // no dim, or an empty list, reduces over every dim (PyTorch's sum(dim=[]))
   if (dim === undefined || (Array.isArray(dim) && dim.length === 0)) return x.shape.map((_, i) => i);
   const dims = (Array.isArray(dim) ? dim : [dim]).map((d) => normDim(d, x.ndim, op));
@@ -68,6 +70,7 @@ export function mean(x: Tensor, dim?: number | number[], keepdim = false): Tenso
 
 /** Global max/min; the gradient is shared evenly among tied maxima (PyTorch's amax rule). */
 function extremeAll(x: Tensor, op: 'max' | 'min'): Tensor {
+  checkTensor(x, op, 'input');
   const flat = reshape(x, [x.numel()]);
   const out = reshape(reduceOne(op, flat, 0, false).out!, []);
   return record(op, out, [x], (g) => {
@@ -86,6 +89,7 @@ export function minAll(x: Tensor): Tensor {
 
 /** max/min along dim: values and int64 indices; the gradient goes to the selected index. */
 export function maxDim(x: Tensor, dim: number, keepdim: boolean, op: 'max' | 'min'): { values: Tensor; indices: Tensor } {
+  checkTensor(x, op, 'input');
   const d = normDim(dim, x.ndim, op);
   const { out, idx } = reduceOne(op, x, d, true);
   const shape = keepdim ? out!.shape : dropDims(out!.shape, [d]);
@@ -109,6 +113,7 @@ function arangeLike(n: number, device: Tensor['device']): Tensor {
 }
 
 export function argmax(x: Tensor, dim: number | undefined, keepdim: boolean, op: 'argmax' | 'argmin'): Tensor {
+  checkTensor(x, op, 'input');
   if (dim === undefined) {
     const r = reduceOne(op, reshape(x, [x.numel()]), 0, true).idx!;
     return keepdim ? reshape(r, x.shape.map(() => 1)) : reshape(r, []);

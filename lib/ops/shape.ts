@@ -1,8 +1,9 @@
 // Views and copies: reshape, permute, narrow, expand share storage with their input; contiguous,
 // clone, cat and indexSelect copy. Each records the backward that undoes its index mapping.
 import { record } from '../autograd';
+import { checkTensor, describe } from '../check';
 import { DTYPE_CODE } from '../dtype';
-import { DeviceError, DTypeError, IndexError, ShapeError, fmtShape } from '../errors';
+import { DeviceError, DTypeError, IndexError, ShapeError, ValueError, fmtShape } from '../errors';
 import { native } from '../native';
 import { Tensor, contiguousStrides, empty, numelOf, zeros } from '../tensor';
 import { sumToShape } from './reduce';
@@ -15,11 +16,14 @@ export function normDim(dim: number, ndim: number, op: string): number {
   return dim < 0 ? dim + n : dim;
 }
 
+/** A shape given as sizes or as one array (x.view(2, 3), x.view([2, 3])). */
 export function shapeArgs(args: (number | number[])[]): number[] {
   return args.length === 1 && Array.isArray(args[0]) ? (args[0] as number[]).slice() : (args as number[]);
 }
 
 function inferShape(x: Tensor, shape: number[], op: string): number[] {
+  checkTensor(x, op, 'input');
+  if (!Array.isArray(shape)) throw new ValueError(`${op}: expected an array of sizes for 'shape', got ${describe(shape)}`);
   const n = x.numel();
   const out = shape.slice();
   const neg = out.indexOf(-1);
@@ -40,7 +44,11 @@ function viewOf(x: Tensor, shape: number[], strides: number[], offset: number): 
 }
 
 export function view(x: Tensor, shape: number[]): Tensor {
-  const out = inferShape(x, shape, 'view');
+  return viewAs(x, inferShape(x, shape, 'view'));
+}
+
+/** The view of x with `out`, a shape inferShape made for it. */
+function viewAs(x: Tensor, out: number[]): Tensor {
   if (!x.isContiguous()) {
     throw new ShapeError(`view: input of shape ${fmtShape(x.shape)} with strides ${fmtShape(x.strides)} is not contiguous; use reshape() (which copies) or call contiguous() first`);
   }
@@ -50,10 +58,11 @@ export function view(x: Tensor, shape: number[]): Tensor {
 
 export function reshape(x: Tensor, shape: number[]): Tensor {
   const out = inferShape(x, shape, 'reshape');
-  return view(x.isContiguous() ? x : contiguous(x), out);
+  return viewAs(x.isContiguous() ? x : contiguous(x), out);
 }
 
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
+  checkTensor(x, 'flatten', 'input');
   if (x.ndim === 0) return reshape(x, [1]);
   const s = normDim(startDim, x.ndim, 'flatten');
   const e = normDim(endDim, x.ndim, 'flatten');
@@ -63,6 +72,7 @@ export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
 }
 
 export function permute(x: Tensor, dims: number[]): Tensor {
+  checkTensor(x, 'permute', 'input');
   if (dims.length !== x.ndim) throw new ShapeError(`permute: got ${dims.length} dims ${fmtShape(dims)} for a tensor of shape ${fmtShape(x.shape)}`);
   const d = dims.map((v) => normDim(v, x.ndim, 'permute'));
   if (new Set(d).size !== d.length) throw new ShapeError(`permute: repeated dimension in ${fmtShape(dims)}`);
@@ -73,6 +83,7 @@ export function permute(x: Tensor, dims: number[]): Tensor {
 }
 
 export function transpose(x: Tensor, d0: number, d1: number): Tensor {
+  checkTensor(x, 'transpose', 'input');
   const dims = x.shape.map((_, i) => i);
   const a = normDim(d0, x.ndim, 'transpose');
   const b = normDim(d1, x.ndim, 'transpose');
@@ -82,6 +93,7 @@ export function transpose(x: Tensor, d0: number, d1: number): Tensor {
 }
 
 export function narrow(x: Tensor, dim: number, start: number, length: number): Tensor {
+  checkTensor(x, 'narrow', 'input');
   const d = normDim(dim, x.ndim, 'narrow');
   if (start < 0) start += x.shape[d];
   if (!Number.isInteger(start) || !Number.isInteger(length) || start < 0 || length < 0 || start + length > x.shape[d]) {
@@ -109,6 +121,7 @@ export function copyInto(dst: Tensor, src: Tensor): void {
 }
 
 export function select(x: Tensor, dim: number, index: number): Tensor {
+  checkTensor(x, 'select', 'input');
   const d = normDim(dim, x.ndim, 'select');
   const i = index < 0 ? index + x.shape[d] : index;
   if (i < 0 || i >= x.shape[d]) throw new IndexError(`select: index ${index} is out of range for dimension ${d} of size ${x.shape[d]}`);
@@ -116,6 +129,7 @@ export function select(x: Tensor, dim: number, index: number): Tensor {
 }
 
 export function squeeze(x: Tensor, dim?: number): Tensor {
+  checkTensor(x, 'squeeze', 'input');
   let keep: number[];
   if (dim === undefined) keep = x.shape.map((_, i) => i).filter((i) => x.shape[i] !== 1);
   else {
@@ -127,6 +141,7 @@ export function squeeze(x: Tensor, dim?: number): Tensor {
 }
 
 export function unsqueeze(x: Tensor, dim: number): Tensor {
+  checkTensor(x, 'unsqueeze', 'input');
   const d = normDim(dim, x.ndim + 1, 'unsqueeze');
   const shape = x.shape.slice();
   const strides = x.strides.slice();
@@ -138,8 +153,17 @@ export function unsqueeze(x: Tensor, dim: number): Tensor {
 
 /** A broadcast view (stride 0 on expanded dims); -1 keeps a size. */
 export function expand(x: Tensor, shape: number[]): Tensor {
+  checkTensor(x, 'expand', 'input');
+  if (!Array.isArray(shape)) throw new ValueError(`expand: expected an array of sizes for 'shape', got ${describe(shape)}`);
   if (shape.length < x.ndim) throw new ShapeError(`expand: target shape ${fmtShape(shape)} has fewer dimensions than input ${fmtShape(x.shape)}`);
   const lead = shape.length - x.ndim;
+  // PyTorch's rules: -1 keeps an existing size but has none to keep in a new leading dimension;
+  // any other size must be a non-negative integer (else the view's shape would hold it as is)
+  for (let i = 0; i < shape.length; i++) {
+    const s = shape[i];
+    if (s === -1 && i < lead) throw new ShapeError(`expand: -1 is not allowed in a leading, non-existing dimension (dimension ${i} of target ${fmtShape(shape)}, input ${fmtShape(x.shape)})`);
+    if (s !== -1 && !(Number.isInteger(s) && s >= 0)) throw new ShapeError(`expand: invalid size ${describe(s)} at dimension ${i} of target ${fmtShape(shape)}: sizes must be non-negative integers or -1`);
+  }
   const outShape = shape.map((s, i) => (i >= lead && s === -1 ? x.shape[i - lead] : s));
   const strides = outShape.map((s, i) => {
     if (i < lead) return 0;
@@ -153,12 +177,14 @@ export function expand(x: Tensor, shape: number[]): Tensor {
 }
 
 export function contiguous(x: Tensor): Tensor {
+  checkTensor(x, 'contiguous', 'input');
   const out = empty(x.shape, { dtype: x.dtype, device: x.device });
   native.copyStrided(out.handle, 0, x.handle, x.offset, x.shape, x.strides, DTYPE_CODE[x.dtype]);
   return record('contiguous', out, [x], (g) => [g]);
 }
 
 export function clone(x: Tensor): Tensor {
+  checkTensor(x, 'clone', 'input');
   const out = empty(x.shape, { dtype: x.dtype, device: x.device });
   native.copyStrided(out.handle, 0, x.handle, x.offset, x.shape, x.strides, DTYPE_CODE[x.dtype]);
   return record('clone', out, [x], (g) => [g]);
@@ -166,6 +192,8 @@ export function clone(x: Tensor): Tensor {
 
 /** Rows of x picked by an int64/int32 index along `dim` (the DataLoader batches with dim 0). */
 export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
+  checkTensor(x, 'indexSelect', 'input');
+  checkTensor(index, 'indexSelect', 'index');
   const d = normDim(dim, x.ndim, 'indexSelect');
   if (d !== 0) return transpose(indexSelect(transpose(x, 0, d), 0, index), 0, d);
   if (index.dtype !== 'int64' && index.dtype !== 'int32') throw new DTypeError(`indexSelect: index must be int64 or int32 but got ${index.dtype}`);
@@ -186,9 +214,16 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   });
 }
 
+/** A non-empty array of (undisposed) tensors. */
+function checkTensorList(tensors: unknown, op: string): void {
+  if (!Array.isArray(tensors)) throw new ValueError(`${op}: expected an array of tensors for 'tensors', got ${describe(tensors)}`);
+  if (tensors.length === 0) throw new ShapeError(`${op}: expected a non-empty list of tensors`);
+  for (let i = 0; i < tensors.length; i++) checkTensor(tensors[i], op, `tensors[${i}]`);
+}
+
 /** Concatenates along an existing dimension. */
 export function cat(tensors: Tensor[], dim = 0): Tensor {
-  if (tensors.length === 0) throw new ShapeError('cat: expected a non-empty list of tensors');
+  checkTensorList(tensors, 'cat');
   const first = tensors[0];
   const d = normDim(dim, first.ndim, 'cat');
   for (const t of tensors) {
@@ -219,7 +254,7 @@ export function cat(tensors: Tensor[], dim = 0): Tensor {
 
 /** Stacks along a new dimension. */
 export function stack(tensors: Tensor[], dim = 0): Tensor {
-  if (tensors.length === 0) throw new ShapeError('stack: expected a non-empty list of tensors');
+  checkTensorList(tensors, 'stack');
   const d = normDim(dim, tensors[0].ndim + 1, 'stack');
   for (let i = 1; i < tensors.length; i++) {
     if (tensors[i].storage.device !== tensors[0].storage.device) throw new DeviceError(`stack: expected all tensors on the same device, but got ${tensors[0].device} (tensor 0) and ${tensors[i].device} (tensor ${i})`);

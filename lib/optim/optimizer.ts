@@ -6,6 +6,7 @@
 // where it gives the same bits and saved ~15 us of a 0.55 ms classic-CNN step against six calls).
 // What this is not: a closure-based line search.
 import { enableGrad, noGrad } from '../autograd';
+import { describe } from '../check';
 import { DeviceError, DTypeError, ShapeError, ValueError, fmtShape } from '../errors';
 import { Handle } from '../native';
 import { empty, keep, Tensor } from '../tensor';
@@ -66,6 +67,9 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
 
   constructor(params: Iterable<Tensor> | Iterable<ParamGroupInput<O>>, defaults: O) {
     this.defaults = defaults;
+    if (typeof (params as { [Symbol.iterator]?: unknown } | null)?.[Symbol.iterator] !== 'function') {
+      throw new ValueError(`${this.opName}: expected an iterable of tensors or parameter groups for 'params', got ${describe(params)}`);
+    }
     const list = Array.from(params as Iterable<Tensor | ParamGroupInput<O>>);
     if (list.length === 0) throw new ValueError(`${this.opName}: got an empty parameter list`);
     const groups: ParamGroupInput<O>[] = list[0] instanceof Tensor ? [{ params: list as Tensor[] } as unknown as ParamGroupInput<O>] : (list as ParamGroupInput<O>[]);
@@ -252,7 +256,7 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
     if (saved.length !== this.paramGroups.length)
       throw new ValueError(`${name}: loaded state dict has a different number of parameter groups (${saved.length}) than the optimizer (${this.paramGroups.length})`);
     saved.forEach((sg, gi) => {
-      const n = Array.isArray(sg.params) ? sg.params.length : -1;
+      const n = sg && Array.isArray(sg.params) ? sg.params.length : -1;
       if (n !== this.paramGroups[gi].params.length)
         throw new ValueError(`${name}: loaded parameter group ${gi} has ${n < 0 ? 'no params list' : `${n} parameters`} but the optimizer's group ${gi} has ${this.paramGroups[gi].params.length}`);
     });
@@ -266,17 +270,22 @@ export abstract class Optimizer<O extends { lr: number } = { lr: number }> {
         sg.params.forEach((idx, i) => {
           const st = (sd.state as Record<number, ParamState | undefined>)[idx];
           if (!st) return;
+          if (typeof st !== 'object') throw new ValueError(`${name}: loadStateDict: expected an object of buffers for the state of parameter ${i} in group ${gi}, found ${describe(st)}`);
           const p = params[i];
           const copy: ParamState = {};
           for (const [k, v] of Object.entries(st)) {
             if (k === 'step') {
               copy.step = v instanceof Tensor ? v.item() : Number(v);
-            } else if (v instanceof Tensor) {
+              if (!Number.isFinite(copy.step)) throw new ValueError(`${name}: loadStateDict: expected a number for state 'step' of parameter ${i} in group ${gi}, found ${describe(v)}`);
+            } else if (v === null || v === undefined) {
+              // PyTorch saves momentum_buffer None for SGD without momentum: the same as no buffer
+            } else if (!(v instanceof Tensor) || v.isDisposed) {
+              // a buffer that is not a tensor would be silently replaced by zeros on the next step
+              throw new ValueError(`${name}: loadStateDict: expected a Tensor for state '${k}' of parameter ${i} in group ${gi}, found ${describe(v)}`);
+            } else {
               if (v.numel() !== p.numel())
                 throw new ShapeError(`${name}: loaded state ${k} of parameter ${i} in group ${gi} has shape ${fmtShape(v.shape)} but the parameter has shape ${fmtShape(p.shape)}`);
               copy[k] = keep(empty(p.shape, { dtype: p.dtype, device: p.device }).copy_(v.reshape(p.shape)));
-            } else {
-              copy[k] = v;
             }
           }
           newState.set(p, copy);
