@@ -25,6 +25,7 @@ import * as os from 'os';
 import { DType, ITEM_SIZE } from '../dtype';
 import { DataError, ValueError, fmtShape } from '../errors';
 import { native } from '../native';
+import { describe } from '../check';
 import { Tensor, empty, fromTypedArray } from '../tensor';
 import { PatchChunk, writeFileAtomic } from './atomic';
 import { crc32c } from './crc32c';
@@ -145,7 +146,7 @@ function checkTensors(tensors: Record<string, Tensor>, op: string): [string, Ten
   const entries = Object.entries(tensors);
   for (const [name, t] of entries) {
     if (name === '' || name === '__metadata__') throw new ValueError(`${op}: invalid tensor name '${name}'`);
-    if (!(t instanceof Tensor)) throw new ValueError(`${op}: '${name}' is not a Tensor`);
+    if (!(t instanceof Tensor)) throw new ValueError(`${op}: '${name}' is not a Tensor (found ${describe(t)})`);
     if (t.isDisposed) throw new ValueError(`${op}: '${name}' has been disposed`);
   }
   return entries;
