@@ -4,19 +4,10 @@
 // aborted: test/fixtures/native_error_loop.js at 60,000 iterations a kind died with SIGTRAP in 6 of
 // 6 runs of the build before the fix. The loop runs in a child process so that an abort fails this
 // test instead of killing Jest.
-import { spawnSync } from 'child_process';
-import * as path from 'path';
-
-const root = path.join(__dirname, '..', '..');
+import { runFixture } from '../helpers/fixture_child';
 
 test('native errors of every kind, caught in a tight loop with garbage, leave the process alive', () => {
-  const r = spawnSync(process.execPath, [path.join(root, 'test', 'fixtures', 'native_error_loop.js'), path.join(root, 'dist'), '60000'], {
-    encoding: 'utf8',
-    timeout: 110_000,
-    // under `npm run test:asan` each refused allocation prints a sanitizer warning
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  const report = `exit ${r.status} signal ${r.signal}\n${r.stdout}\n${r.stderr.slice(-2000)}`;
+  const r = runFixture('native_error_loop.js', ['60000'], 110_000);
   expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
-  for (const kind of ['label', 'index', 'oom', 'disposed', 'range']) expect(report).toMatch(new RegExp(`${kind}: 60000 of 60000 caught`));
+  for (const kind of ['label', 'index', 'oom', 'disposed', 'range']) expect(r.report).toMatch(new RegExp(`${kind}: 60000 of 60000 caught`));
 }, 120_000);

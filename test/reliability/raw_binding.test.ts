@@ -4,10 +4,9 @@
 // a loop following one size of an empty tensor (2^48 iterations), a copy over overlapping bytes.
 // Then the structure-aware fuzz test replays mutated argument lists of real calls; under
 // `npm run test:asan` the same runs against an AddressSanitizer + UBSan build, with more calls.
-import { spawnSync } from 'child_process';
-import * as path from 'path';
 import { IndexError, ValueError } from '../../lib';
 import { native, Handle } from '../../lib/native';
+import { runFixture } from '../helpers/fixture_child';
 
 const F32 = 0;
 const I32 = 2;
@@ -150,13 +149,8 @@ describe('arguments of the wrong kind', () => {
 });
 
 test('structure-aware fuzzing of the raw binding: mutated argument lists of real calls never crash or hang', () => {
-  const root = path.join(__dirname, '..', '..');
   const calls = process.env.TENSILE_FUZZ_CALLS ?? '4000';
-  const r = spawnSync(process.execPath, [path.join(root, 'test', 'fixtures', 'binding_fuzz.js'), path.join(root, 'dist'), calls, '1'], {
-    encoding: 'utf8',
-    timeout: 600_000,
-  });
-  const report = `exit ${r.status} signal ${r.signal}\n${r.stdout}\n${r.stderr.slice(-4000)}`;
-  expect(report).toMatch(new RegExp(`${calls} mutated calls: \\d+ returned, \\d+ threw`));
+  const r = runFixture('binding_fuzz.js', [calls, '1'], 600_000);
+  expect(r.report).toMatch(new RegExp(`${calls} mutated calls: \\d+ returned, \\d+ threw`));
   expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });
 }, 620_000);
