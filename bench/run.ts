@@ -249,13 +249,18 @@ function buildRows(runs: ChildRun[], a: Args): Row[] {
     }
   }
   if (a.only.has('train')) {
-    for (const [model, label, bar] of [['classic', 'classic CNN training, batch 20', 3], ['standard', 'standard CNN training, batch 64', 1.2]] as const) {
+    const trained = [
+      ['classic', 'classic CNN training, batch 20', 3],
+      ['lesson', "classic CNN as the lesson's Module subclass, batch 20", 3],
+      ['standard', 'standard CNN training, batch 64', 1.2],
+    ] as const;
+    for (const [model, label, bar] of trained) {
       for (const t of a.threads) {
         // "2 threads unless said": the issue's model bars are for 2 threads
         both({ name: label, unit: 'samples/s', higherIsBetter: true, threads: t, target: t === 2 ? { op: '>=', value: bar } : undefined }, `train-${model}`, 'train', 'samples_per_s');
       }
     }
-    for (const model of ['classic', 'standard']) {
+    for (const model of ['classic', 'lesson', 'standard']) {
       for (const t of a.threads) {
         both({ name: `peak RSS, ${model} training`, unit: 'MiB', higherIsBetter: false, loadSensitive: false, threads: t, target: { op: '<=', value: 1.0 } }, `train-${model}`, 'train', 'peak_rss_mb');
       }
@@ -378,10 +383,10 @@ function main(): void {
   if (a.only.has('overhead')) each('overhead', 'overhead', a.quick ? ['--ops', '50000', '--reps', '3'] : ['--ops', '200000', '--reps', '5']);
   if (a.only.has('gemm')) each('gemm', 'gemm', [...minTime, '--sizes', GEMM_SIZES.join(',')]);
   if (a.only.has('layers')) each('layers', 'layers', minTime);
-  const trainExtra = (m: string) => ['--model', m, '--warmup', String(a.warmup), '--steps', String(m === 'classic' ? a.classicSteps : a.steps)];
+  const trainExtra = (m: string) => ['--model', m, '--warmup', String(a.warmup), '--steps', String(m === 'standard' ? a.steps : a.classicSteps)];
   if (a.only.has('train')) {
     const data = prepareData();
-    for (const m of ['classic', 'standard']) each(`train-${m}`, 'train', [...trainExtra(m), '--data', data]);
+    for (const m of ['classic', 'lesson', 'standard']) each(`train-${m}`, 'train', [...trainExtra(m), '--data', data]);
   }
 
   const rows = buildRows(runs, a);

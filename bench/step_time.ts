@@ -13,6 +13,24 @@ export function classicModel(): tn.nn.Module {
   );
 }
 
+/** The classic net as the seed lesson writes it: an nn.Module subclass whose forward calls the layers one by one. */
+export function lessonModel(): tn.nn.Module {
+  class Net extends nn.Module {
+    conv1 = new nn.Conv2d(1, 10, 3);
+    pool = new nn.MaxPool2d(2, { stride: 2 });
+    conv2 = new nn.Conv2d(10, 20, 3);
+    fc1 = new nn.Linear(20 * 5 * 5, 10);
+
+    forward(x: tn.Tensor): tn.Tensor {
+      x = this.pool.forward(tn.F.relu(this.conv1.forward(x)));
+      x = this.pool.forward(tn.F.relu(this.conv2.forward(x)));
+      x = x.view(x.shape[0], -1);
+      return this.fc1.forward(x);
+    }
+  }
+  return new Net();
+}
+
 export function standardModel(): tn.nn.Module {
   return new nn.Sequential(
     new nn.Conv2d(1, 32, 3, { padding: 1 }), new nn.ReLU(), new nn.MaxPool2d(2),

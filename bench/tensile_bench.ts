@@ -4,13 +4,13 @@
 // RSS it reports (VmHWM) is that measurement's alone. Not a test: it checks nothing.
 //
 //   node dist-dev/bench/tensile_bench.js gemm|layers|overhead|train [--threads N] [--min-time S]
-//        [--sizes 256,512] [--model classic|standard --warmup 50 --steps 300 --data DIR]
+//        [--sizes 256,512] [--model classic|lesson|standard --warmup 50 --steps 300 --data DIR]
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tn from '../lib';
 import { native } from '../lib/native';
 import { readIdx } from '../lib/data';
-import { classicModel, standardModel } from './step_time';
+import { classicModel, lessonModel, standardModel } from './step_time';
 
 const { nn, optim } = tn;
 const MEAN = 0.286;
@@ -147,10 +147,12 @@ function train(modelName: string, warmup: number, steps: number, dir: string, de
   // On a GPU the whole train set lives on the device, as the PyTorch side does with --device cuda.
   const xtr = device === 'cpu' ? host.x : host.x.to(device);
   const ytr = device === 'cpu' ? host.y : host.y.to(device);
-  const model = modelName === 'classic' ? classicModel() : standardModel();
+  // 'lesson': the classic net written as the lesson writes it (a Module subclass calling its layers)
+  const classic = modelName === 'classic' || modelName === 'lesson';
+  const model = modelName === 'classic' ? classicModel() : modelName === 'lesson' ? lessonModel() : standardModel();
   if (device !== 'cpu') model.to(device);
-  const opt = modelName === 'classic' ? new optim.SGD(model.parameters(), { lr: 0.001, momentum: 0.9 }) : new optim.Adam(model.parameters(), { lr: 1e-3 });
-  const bs = modelName === 'classic' ? 20 : 64;
+  const opt = classic ? new optim.SGD(model.parameters(), { lr: 0.001, momentum: 0.9 }) : new optim.Adam(model.parameters(), { lr: 1e-3 });
+  const bs = classic ? 20 : 64;
   const criterion = new nn.CrossEntropyLoss();
   const n = xtr.shape[0];
   const rng = { s: 0 };
@@ -207,7 +209,7 @@ function main(): void {
       overhead(Number(opt.ops ?? 100000), Number(opt.reps ?? 5));
       break;
     case 'train':
-      if (!opt.data || !opt.model) throw new Error('train needs --model classic|standard and --data DIR');
+      if (!opt.data || !opt.model) throw new Error('train needs --model classic|lesson|standard and --data DIR');
       train(opt.model, Number(opt.warmup ?? 50), Number(opt.steps ?? 300), opt.data, (opt.device ?? 'cpu') as tn.Device);
       break;
     case 'info':

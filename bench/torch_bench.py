@@ -103,7 +103,8 @@ def standard_net():
 
 def make(model_name, device=None):
     # The model moves before its optimizer is made, as PyTorch asks.
-    if model_name == 'classic':
+    # 'lesson' is tensile's name for the classic net written as a Module subclass: SeedNet is one
+    if model_name in ('classic', 'lesson'):
         m = SeedNet().to(device)
         return m, torch.optim.SGD(m.parameters(), lr=0.001, momentum=0.9), 20
     m = standard_net().to(device)
@@ -225,7 +226,7 @@ def main():
             s.add_argument('--ops', type=int, default=100000)
             s.add_argument('--reps', type=int, default=5)
         if name == 'train':
-            s.add_argument('--model', choices=['classic', 'standard'], required=True)
+            s.add_argument('--model', choices=['classic', 'lesson', 'standard'], required=True)
             s.add_argument('--device', default='cpu', help='cpu or cuda')
             s.add_argument('--warmup', type=int, default=50)
             s.add_argument('--steps', type=int, default=300)
