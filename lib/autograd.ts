@@ -20,6 +20,11 @@ export class Node {
    * caching allocator at once, still warm in cache, instead of at the next garbage collection.
    */
   disposables: Tensor[] | null = null;
+  /**
+   * What a later op needs to take this node's backward into its own (see lib/ops/conv2d.ts: a
+   * convolution offers the backward of maxPool2d(relu(its output)) as one fused native call).
+   */
+  fusion: object | null = null;
   /** The inputs' storage versions when the op ran: an in-place write since makes them stale. */
   readonly versions: number[];
   constructor(

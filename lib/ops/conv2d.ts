@@ -1,12 +1,13 @@
 // 2-D convolution (cross-correlation, as PyTorch) with stride, padding (numbers, pairs, 'valid'
 // or 'same'), dilation and groups, and its backward. One native call forward, one per wanted
 // gradient backward (native/ops/conv2d.h: im2col + GEMM).
-import { disposeWithProducer, record } from '../autograd';
+import { BackwardFn, disposeWithProducer, record } from '../autograd';
 import { MAX_NUMEL, checkOptionalTensor, checkOptions, checkTensor, tooLargeError } from '../check';
 import { DTYPE_CODE, isFloating } from '../dtype';
 import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors';
 import { native } from '../native';
 import { Tensor, empty } from '../tensor';
+import { ACTIVATION_OP } from './activation';
 import { checkSameDevice } from './elementwise';
 import { MaxPool2dOptions, Size2, asDtype, maxPoolGeometry, reluMaxPool2d } from './pool2d';
 import { squeeze, unsqueeze } from './shape';
@@ -59,7 +60,7 @@ function recordConv2d(c: Conv2dSetup, input: Tensor, weight: Tensor, bias: Tenso
   const { x4, x, w, b, params, dt, OC } = c;
   const out = empty([c.N, OC, c.OH, c.OW], { dtype: input.dtype, device: input.device });
   native.conv2dForward(out.handle, 0, x.handle, x.offset, w.handle, w.offset, b ? b.handle : null, b ? b.offset : 0, params, dt);
-  return record('conv2d', out, [x4, weight, bias], (g) => {
+  const res = record('conv2d', out, [x4, weight, bias], (g) => {
     const gc = g.contiguous();
     let gx: Tensor | null = null;
     let gw: Tensor | null = null;
@@ -78,6 +79,52 @@ function recordConv2d(c: Conv2dSetup, input: Tensor, weight: Tensor, bias: Tenso
     }
     return [gx, gw, gb];
   });
+  if (res.gradFn && x4.device === 'cpu') {
+    const fusion: ConvReluPoolFusion = { inputs: [x4, weight, bias], backward: (pooled, indices, window, PH, PW) => fusedBackward(c, weight, bias, pooled, indices, window, PH, PW, true) };
+    res.gradFn.fusion = fusion;
+  }
+  return res;
+}
+
+/**
+ * What a CPU convolution's node offers a max pool over relu(its output): the pool's node can take
+ * the three backwards into one native call (the fused op's), on the convolution's inputs. That is
+ * how a forward written op by op (a Module subclass calling conv, F.relu and the pool one by one,
+ * as the seed lesson does) gets the fused backward that nn.Sequential gets from its fused forward.
+ */
+export interface ConvReluPoolFusion {
+  inputs: (Tensor | null)[];
+  /** The backward of pooled = maxPool2d(relu(conv)), from the pool's indices into the conv planes. */
+  backward(pooled: Tensor, indices: Tensor, window: number[], PH: number, PW: number): BackwardFn;
+}
+
+/**
+ * The gradients of the convolution's input, weight and bias (those that require grad) for the
+ * gradient of maxPool2d(relu(conv)) (pooled, PH x PW planes), from the pool's indices into the
+ * convolution's planes. An index of -1 passes no gradient (the fused forward marks windows whose
+ * maximum is not positive so); with reluMask, indices of the pool of the relu's output are used
+ * as they are and the gradient passes only where the pooled value is positive (as relu's would).
+ */
+function fusedBackward(c: Conv2dSetup, weight: Tensor, bias: Tensor | null, pooled: Tensor, indices: Tensor, window: number[], PH: number, PW: number, reluMask: boolean): BackwardFn {
+  const { x4, x, w, params, dt, OC } = c;
+  return (g) => {
+    let gy = asDtype(g, pooled);
+    if (reluMask) {
+      const masked = empty(pooled.shape, { dtype: pooled.dtype });
+      native.activationBackward(ACTIVATION_OP.relu, masked.handle, 0, gy.handle, gy.offset, pooled.handle, pooled.offset, pooled.numel(), dt, 0);
+      if (gy !== g) gy.dispose();
+      gy = masked;
+    }
+    const gx = x4.requiresGrad ? empty(x4.shape, { dtype: x4.dtype }) : null;
+    const gw = weight.requiresGrad ? empty(weight.shape, { dtype: weight.dtype }) : null;
+    const gb = bias && bias.requiresGrad ? empty([OC], { dtype: bias.dtype }) : null;
+    native.conv2dReluMaxPool2dBackward(
+      gx ? gx.handle : null, 0, gw ? gw.handle : null, 0, gb ? gb.handle : null, 0, gy.handle, gy.offset, indices.handle, indices.offset,
+      x.handle, x.offset, w.handle, w.offset, params, window, PH, PW, dt,
+    );
+    if (gy !== g) gy.dispose();
+    return [gx, gw, gb];
+  };
 }
 
 /**
@@ -113,23 +160,7 @@ export function conv2dReluMaxPool2d(
   const out = empty([N, OC, PH, PW], { dtype: x.dtype });
   const indices = empty([N, OC, PH, PW], { dtype: 'int64' });
   native.conv2dReluMaxPool2dForward(out.handle, 0, indices.handle, 0, x.handle, x.offset, w.handle, w.offset, b ? b.handle : null, b ? b.offset : 0, params, pg.window, PH, PW, dt);
-  const res = record(
-    'conv2d_relu_max_pool2d',
-    out,
-    [x4, weight, bias],
-    (g) => {
-      const gy = asDtype(g, out);
-      const gx = x4.requiresGrad ? empty(x4.shape, { dtype: x4.dtype }) : null;
-      const gw = weight.requiresGrad ? empty(weight.shape, { dtype: weight.dtype }) : null;
-      const gb = bias && bias.requiresGrad ? empty([OC], { dtype: bias.dtype }) : null;
-      native.conv2dReluMaxPool2dBackward(
-        gx ? gx.handle : null, 0, gw ? gw.handle : null, 0, gb ? gb.handle : null, 0, gy.handle, gy.offset, indices.handle, 0,
-        x.handle, x.offset, w.handle, w.offset, params, pg.window, PH, PW, dt,
-      );
-      return [gx, gw, gb];
-    },
-    [indices],
-  );
+  const res = record('conv2d_relu_max_pool2d', out, [x4, weight, bias], fusedBackward(c, weight, bias ?? null, out, indices, pg.window, PH, PW, false), [indices]);
   if (!res.gradFn) indices.dispose();
   return input.ndim === 3 ? squeeze(res, 0) : res;
 }

@@ -8,6 +8,7 @@ import { DTYPE_CODE, DType, isFloating } from '../dtype';
 import { DTypeError, ShapeError, ValueError, fmtShape } from '../errors';
 import { native } from '../native';
 import { Tensor, empty } from '../tensor';
+import type { ConvReluPoolFusion } from './conv2d';
 import { cast } from './elementwise';
 
 export type Size2 = number | readonly number[];
@@ -170,10 +171,27 @@ function maxPoolImpl(input: Tensor, kernelSize: Size2, options: MaxPool2dOptions
     record(op, out, [input], backward);
     return { output: out, indices };
   }
+  // A pool of relu(conv(...)) written op by op takes the three backwards as one (see
+  // ConvReluPoolFusion): its node stands on the convolution's inputs, and the relu and conv nodes,
+  // which nothing else may need, are left to the garbage collector with their outputs.
+  const conv = relu ? null : convUnderRelu(input);
+  if (conv) record('conv2d_relu_max_pool2d', out, conv.inputs, conv.backward(out, indices, [k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1]], g.OH, g.OW), [indices]);
   // The indices are the node's own: released with it after backward, or now when no node was made.
-  record(relu ? 'relu_max_pool2d' : op, out, [input], backward, [indices]);
+  else record(relu ? 'relu_max_pool2d' : op, out, [input], backward, [indices]);
   if (!out.gradFn) indices.dispose();
   return out;
+}
+
+/**
+ * The fusion a CPU convolution offers when x is relu(its output) itself, gradients on: x made by
+ * relu (a view would have its own node) from the 4-D convolution output (its node holds the offer).
+ */
+function convUnderRelu(x: Tensor): ConvReluPoolFusion | null {
+  const reluNode = x.gradFn;
+  if (!reluNode || reluNode.name !== 'relu' || x.ndim !== 4) return null;
+  const y = reluNode.inputs[0];
+  const fusion = y && y.gradFn ? (y.gradFn.fusion as ConvReluPoolFusion | null) : null;
+  return fusion && x.isContiguous() && x.offset === 0 ? fusion : null;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -336,8 +336,10 @@ describe('conv2dReluMaxPool2d: Conv2d -> ReLU -> MaxPool2d as one op', () => {
     ['unbatched', [6, 12, 12], [8, 6, 3, 3], { padding: 1 }, 2, {}],
     ['one image', [1, 16, 10, 10], [4, 16, 3, 3], {}, 2, {}],
   ];
+  // The three ops with their own backwards: mul(1) (exact) keeps the pool from taking the
+  // convolution's fused backward (see 'a forward written op by op' below).
   const composed = (x: Tensor, w: Tensor, b: Tensor | null, copt: Conv2dOptions, k: number | number[], popt: object) =>
-    tn.nn.functional.maxPool2d(tn.nn.functional.relu(conv2d(x, w, b, copt)), k, popt) as Tensor;
+    tn.nn.functional.maxPool2d(tn.nn.functional.relu(conv2d(x, w, b, copt).mul(1)), k, popt) as Tensor;
 
   // Values and all three gradients of the fused op against the three ops, in float64.
   function fusedAgainstComposed(xs: number[], ws: number[], copt: Conv2dOptions, k: number | number[], popt: object, seed: number) {
@@ -435,5 +437,57 @@ describe('conv2dReluMaxPool2d: Conv2d -> ReLU -> MaxPool2d as one op', () => {
     const dflt = run({});
     ['input', 'weight', 'bias'].forEach((name, i) => expectClose(dflt[i], dense[i], 1e-12, 1e-10, `${name} gradient`));
     expect(dense[1].some((v) => v !== 0)).toBe(true);
+  });
+});
+
+describe('a forward written op by op: maxPool2d(relu(conv2d(x))) takes the fused backward', () => {
+  // A Module subclass calling conv, F.relu and the pool one by one (the seed lesson's net): the
+  // pool's node stands on the convolution's inputs and runs the fused op's backward, with the
+  // gradient masked where the pooled value is not positive (where relu passes none).
+  const F = tn.nn.functional;
+  type Case = [string, number[], number[], Conv2dOptions, number | number[], MaxPool2dOptions];
+  const cases: Case[] = [
+    ['classic conv1', [4, 1, 28, 28], [10, 1, 3, 3], {}, 2, {}],
+    ['classic conv2', [5, 10, 13, 13], [20, 10, 3, 3], {}, 2, {}],
+    ['overlapping 3x3 pool stride 2 padding 1, conv stride 2', [3, 5, 17, 15], [7, 5, 5, 5], { padding: 2, stride: 2 }, 3, { stride: 2, padding: 1 }],
+    ['dilation 2, ceil mode', [3, 6, 17, 15], [8, 6, 3, 3], { dilation: 2, padding: 1 }, 2, { ceilMode: true }],
+    ['groups 2, 3x3 pool stride 1', [3, 6, 11, 10], [8, 3, 3, 3], { groups: 2, padding: 1 }, 3, { stride: 1 }],
+  ];
+  const byOps = (x: Tensor, w: Tensor, b: Tensor, copt: Conv2dOptions, k: number | number[], popt: object) => F.maxPool2d(F.relu(conv2d(x, w, b, copt)), k, popt) as Tensor;
+  const unfused = (x: Tensor, w: Tensor, b: Tensor, copt: Conv2dOptions, k: number | number[], popt: object) =>
+    F.maxPool2d(F.relu(conv2d(x, w, b, copt).mul(1)), k, popt) as Tensor;
+
+  function grads(f: typeof byOps, xs: number[], ws: number[], copt: Conv2dOptions, k: number | number[], popt: object, extra: boolean) {
+    const x = randLeaf(xs, 31), w = randLeaf(ws, 32), b = randLeaf([ws[0]], 33);
+    const y = f(x, w, b, copt, k, popt);
+    const gout = randLeaf(y.shape, 34).detach();
+    let loss = y.mul(gout).sum();
+    // the relu output used again: its own path adds to the same gradients
+    if (extra) loss = loss.add(F.relu(conv2d(x, w, b, copt)).mul(0.5).sum());
+    loss.backward();
+    return { node: y.gradFn!.name, out: values(y), grads: [x.grad!, w.grad!, b.grad!].map(values) };
+  }
+
+  test.each(cases)('%s: the fused node, and the gradients of the three ops (float64)', (label, xs, ws, copt, k, popt) => {
+    for (const extra of [false, true]) {
+      const got = grads(byOps, xs, ws, copt, k, popt, extra);
+      const ref = grads(unfused, xs, ws, copt, k, popt, extra);
+      expect(got.node).toBe('conv2d_relu_max_pool2d');
+      expect(ref.node).toBe('max_pool2d');
+      expectClose(got.out, ref.out, 0, 0, `${label}: output`);
+      got.grads.forEach((g, i) => expectClose(g, ref.grads[i], 1e-12, 1e-10, `${label}${extra ? ' (relu output reused)' : ''}: gradient ${['input', 'weight', 'bias'][i]}`));
+    }
+  });
+
+  test('float64 central differences through the fused backward', () => {
+    const inputs = [randLeaf([2, 4, 7, 7], 41), randLeaf([3, 4, 3, 3], 42), randLeaf([3], 43)];
+    gradcheck((x, w, b) => byOps(x, w, b, { padding: 1 }, 2, {}), inputs);
+  });
+
+  test('not taken for a view of the relu output, a relu of a view of the conv output, or without gradients', () => {
+    const x = randLeaf([2, 3, 8, 8], 51), w = randLeaf([4, 3, 3, 3], 52), b = randLeaf([4], 53);
+    expect((F.maxPool2d(F.relu(conv2d(x, w, b)).view([2, 4, 6, 6]), 2) as Tensor).gradFn!.name).toBe('max_pool2d');
+    expect((F.maxPool2d(F.relu(conv2d(x, w, b).view([2, 4, 6, 6])), 2) as Tensor).gradFn!.name).toBe('max_pool2d');
+    expect((tn.noGrad(() => F.maxPool2d(F.relu(conv2d(x, w, b)), 2)) as Tensor).gradFn).toBeNull();
   });
 });
