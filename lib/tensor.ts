@@ -206,13 +206,15 @@ function collectYoungGarbage(): void {
 // are cold: the lesson's classic net ran its relu at 152 us instead of 19 us (its output written
 // to memory last touched tens of MiB before). A scavenge every few MiB keeps the blocks that come
 // back in cache (25 us with one every 4 MiB). Sequential's intermediates, which backward
-// disposes, do not count. TENSILE_SCAVENGE_MB sets the budget; 0 leaves collections to V8.
+// disposes, do not count. TENSILE_SCAVENGE_MB sets the budget (6: in npm run bench the lesson's
+// net trained at 2.76-3.05x PyTorch with 4, 3.05-3.07x with 6, 2.98x with 8; at 2 the scavenges
+// cost more than they save); 0 leaves collections to V8.
 let undisposedBytes = 0;
 const SCAVENGE_BYTES = scavengeBudget();
 
 function scavengeBudget(): number {
   const env = process.env.TENSILE_SCAVENGE_MB;
-  const mb = env === undefined || env === '' ? 4 : Number(env);
+  const mb = env === undefined || env === '' ? 6 : Number(env);
   return Number.isFinite(mb) && mb > 0 ? mb * (1 << 20) : Infinity;
 }
 
