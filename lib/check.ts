@@ -112,7 +112,8 @@ export function tooLargeError(shape: readonly number[], op: string, what: string
 // outside it (NaN and infinities included) cannot be stored without overflow. int64's upper end
 // is the largest double below 2^63.
 const INT_RANGE: Partial<Record<DType, readonly [number, number]>> = { int32: [-(2 ** 31), 2 ** 31 - 1], int64: [-(2 ** 63), 2 ** 63 - 1024], uint8: [0, 255] };
-const FLOAT32_MAX = 3.4028234663852886e38;
+// The largest finite value of each floating dtype that checks a scalar (float64 takes any number).
+const FLOAT_MAX: Partial<Record<DType, number>> = { float32: 3.4028234663852886e38, bfloat16: 3.3895313892515355e38, float16: 65504 };
 
 /**
  * A scalar that fits `dtype` (full, fill_, a number operand, randint's bounds): a ValueError as
@@ -127,7 +128,8 @@ export function checkScalar(v: unknown, dtype: DType, op: string, arg = 'value')
     throw new ValueError(`${op}: expected a number for '${arg}', got ${describe(v)}`);
   }
   const range = INT_RANGE[dtype];
-  const fits = range ? v >= range[0] && v <= range[1] : dtype !== 'float32' || !(Math.abs(v) > FLOAT32_MAX) || !Number.isFinite(v);
+  const max = FLOAT_MAX[dtype];
+  const fits = range ? v >= range[0] && v <= range[1] : max === undefined || !(Math.abs(v) > max) || !Number.isFinite(v);
   if (fits) return v;
   throw new ValueError(`${op}: value ${v}${arg === 'value' ? '' : ` (${arg})`} cannot be converted to type ${dtype} without overflow`);
 }

@@ -5,7 +5,7 @@ import * as v8 from 'v8';
 import * as vm from 'vm';
 import { BackwardFn, Node, isGradEnabled, noGrad, record, runBackward } from './autograd';
 import { Device, checkDeviceAvailable, deviceCode, normalizeDevice } from './device';
-import { DType, DTYPE_CODE, ITEM_SIZE, TYPED_ARRAY, TypedArray, dtypeOfTypedArray, isFloating } from './dtype';
+import { DType, DTYPE_CODE, ITEM_SIZE, TYPED_ARRAY, TypedArray, dtypeOfTypedArray, halfBitsToFloat32, isFloating } from './dtype';
 import { MAX_NUMEL, checkDType, checkFinite, checkFunction, checkInteger, checkOptions, checkScalar, checkShape, checkTensor, describe, disposedError } from './check';
 import { AutogradError, DeviceError, DTypeError, OutOfMemoryError, ShapeError, ValueError, fmtShape } from './errors';
 import { Handle, native } from './native';
@@ -432,6 +432,8 @@ export class Tensor {
     const t = this.isContiguous() ? this : this.contiguous();
     const bytes = t.numel() * ITEM_SIZE[t.dtype];
     const buf = native.read(t.handle, t.offset * ITEM_SIZE[t.dtype], bytes);
+    // the 16-bit floats read back as float32 numbers (exact), as PyTorch's tolist() gives floats
+    if (t.dtype === 'bfloat16' || t.dtype === 'float16') return halfBitsToFloat32(new Uint16Array(buf), t.dtype);
     return new TYPED_ARRAY[t.dtype](buf);
   }
   dataSync(): TypedArray {
@@ -943,6 +945,16 @@ export function arange(start: number, end?: number, step = 1, options: TensorOpt
   return fromTypedArray(vals, [n], { dtype: options.dtype ?? (allInts ? 'int64' : 'float32'), device: options.device });
 }
 
+/** The bytes of a CPU tensor's elements in row-major order, as stored (16-bit floats as their bit patterns). */
+export function hostBytes(t: Tensor): Uint8Array {
+  if (t.isDisposed) throw disposedError('hostBytes', t);
+  const c = t.isContiguous() ? t : t.contiguous();
+  const size = ITEM_SIZE[c.dtype];
+  const bytes = new Uint8Array(native.read(c.handle, c.offset * size, c.numel() * size));
+  if (c !== t) c.dispose();
+  return bytes;
+}
+
 /** Copies a typed array into a new tensor; the dtype follows the array unless given. */
 export function fromTypedArray(data: ArrayBufferView, shape?: readonly number[], options: TensorOptions = {}): Tensor {
   const op = 'fromTypedArray';
@@ -1003,7 +1015,7 @@ export function tensor(values: Nested | ArrayBufferView | Tensor, options: Tenso
   const dtype = options.dtype ?? (sawBool ? 'bool' : allInts && flat.length > 0 ? 'int64' : 'float32');
   checkDType(dtype, op);
   // into an integer dtype every value must fit (NaN, infinities, 2**40 into int32): as full()
-  if (dtype !== 'float32' && dtype !== 'float64' && dtype !== 'bool') {
+  if (!isFloating(dtype) && dtype !== 'bool') {
     for (let i = 0; i < flat.length; i++) checkScalar(flat[i], dtype, op, `element ${i}`);
   }
   return fromTypedArray(Float64Array.from(flat), options.shape ?? shape, { ...options, dtype });

@@ -26,19 +26,17 @@ import { DType, ITEM_SIZE } from '../dtype';
 import { DataError, ValueError, fmtShape } from '../errors';
 import { native } from '../native';
 import { describe } from '../check';
-import { Tensor, empty, fromTypedArray } from '../tensor';
+import { Tensor, empty, fromTypedArray, hostBytes } from '../tensor';
 import { PatchChunk, writeFileAtomic } from './atomic';
 import { crc32c } from './crc32c';
 
 /** The spec's names for tensile's dtypes. */
-export const SAFETENSORS_DTYPE: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 'I32', int64: 'I64', uint8: 'U8', bool: 'BOOL' };
+export const SAFETENSORS_DTYPE: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 'I32', int64: 'I64', uint8: 'U8', bool: 'BOOL', bfloat16: 'BF16', float16: 'F16' };
 
-const NATIVE_DTYPE: Record<string, DType> = { F32: 'float32', F64: 'float64', I32: 'int32', I64: 'int64', U8: 'uint8', BOOL: 'bool' };
+const NATIVE_DTYPE: Record<string, DType> = { F32: 'float32', F64: 'float64', I32: 'int32', I64: 'int64', U8: 'uint8', BOOL: 'bool', BF16: 'bfloat16', F16: 'float16' };
 
-// dtypes we have no tensor type for, widened on load: PyTorch checkpoints are often half precision.
+// dtypes we have no tensor type for, widened on load.
 const WIDENED: Record<string, { to: DType; size: number; get: (v: DataView, at: number) => number }> = {
-  F16: { to: 'float32', size: 2, get: (v, at) => halfToFloat(v.getUint16(at, true)) },
-  BF16: { to: 'float32', size: 2, get: (v, at) => bfloat16ToFloat(v.getUint16(at, true)) },
   I8: { to: 'int32', size: 1, get: (v, at) => v.getInt8(at) },
   I16: { to: 'int32', size: 2, get: (v, at) => v.getInt16(at, true) },
   U16: { to: 'int32', size: 2, get: (v, at) => v.getUint16(at, true) },
@@ -161,8 +159,7 @@ function checkMetadata(metadata: Record<string, string>, op: string): void {
 }
 
 function tensorBytes(t: Tensor): Uint8Array {
-  const data = (t.device === 'cpu' ? t : t.to('cpu')).data;
-  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const bytes = hostBytes(t.device === 'cpu' ? t : t.to('cpu'));
   return LITTLE_ENDIAN_HOST ? bytes : swapBytes(bytes, ITEM_SIZE[t.dtype]);
 }
 
@@ -326,19 +323,3 @@ function swapBytes(bytes: Uint8Array, size: number): Uint8Array {
   return out;
 }
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24; // zero and subnormals
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
-
-const bf16Bits = new Uint32Array(1);
-const bf16Float = new Float32Array(bf16Bits.buffer);
-function bfloat16ToFloat(h: number): number {
-  // bfloat16 is the top half of a float32.
-  bf16Bits[0] = h << 16;
-  return bf16Float[0];
-}

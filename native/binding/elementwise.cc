@@ -90,7 +90,7 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
     const T* b = checked_ptr<T>(info, 6, b_extent, "binary", "b");
     check_divisor(BinaryOp(op), b, bs, shape);
     TENSILE_ON_DEVICE("binary", binary, <T>, BinaryOp(op), out, a, as, b, bs, shape);
-  });
+  }, "binary");
   return info.Env().Undefined();
 }
 
@@ -111,7 +111,7 @@ Napi::Value BinaryContiguous(const Napi::CallbackInfo& info) {
     check_divisor(BinaryOp(op), b, {1}, {n});
     on_device("binary", [&] { binary_contiguous_cpu<T>(BinaryOp(op), out, a, b, n); },
               TENSILE_CUDA(binary_cuda<T>(BinaryOp(op), out, a, {1}, b, {1}, {n}, stream)));
-  });
+  }, "binary");
   return info.Env().Undefined();
 }
 
@@ -133,7 +133,7 @@ Napi::Value Where(const Napi::CallbackInfo& info) {
     const T* a = checked_ptr<T>(info, 5, a_extent, "where", "input");
     const T* b = checked_ptr<T>(info, 8, b_extent, "where", "other");
     TENSILE_ON_DEVICE("where", where, <T>, out, cond, cs, a, as, b, bs, shape);
-  });
+  }, "where");
   return info.Env().Undefined();
 }
 

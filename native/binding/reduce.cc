@@ -29,7 +29,7 @@ Napi::Value ReduceDim(const Napi::CallbackInfo& info) {
     T* out = needs_out ? checked_ptr<T>(info, 1, out_n, "reduce", "output") : nullptr;
     const T* x = checked_ptr<T>(info, 5, in_n, "reduce", "input");
     TENSILE_ON_DEVICE("reduce", reduce_dim, <T>, ReduceOp(op), out, idx, x, outer, r, inner);
-  });
+  }, "reduce");
   return info.Env().Undefined();
 }
 

@@ -241,7 +241,7 @@ bool bool_arg(const Napi::CallbackInfo& info, int i) {
 
 DType dtype_arg(const Napi::CallbackInfo& info, int i) {
   int64_t d = int_arg(info, i);
-  if (d < 0 || d > 5) throw BindingError{ErrorKind::DTypeError, str_cat("unknown dtype code ", d)};
+  if (d < 0 || d > 7) throw BindingError{ErrorKind::DTypeError, str_cat("unknown dtype code ", d)};
   return DType(d);
 }
 

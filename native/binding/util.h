@@ -225,9 +225,10 @@ void dispatch_floating(DType d, const char* op, Fn&& fn) {
   }
 }
 
-// Runs fn(T{}) for every dtype; bool and uint8 both map to uint8_t.
+// Runs fn(T{}) for every dtype with arithmetic kernels; bool and uint8 both map to uint8_t. The
+// 16-bit float storage types have none yet: a DTypeError naming op.
 template <typename Fn>
-void dispatch_all(DType d, Fn&& fn) {
+void dispatch_all(DType d, Fn&& fn, const char* op = "this op") {
   switch (d) {
     case DType::Float32: fn(float{}); return;
     case DType::Float64: fn(double{}); return;
@@ -235,7 +236,10 @@ void dispatch_all(DType d, Fn&& fn) {
     case DType::Int64: fn(int64_t{}); return;
     case DType::Uint8:
     case DType::Bool: fn(uint8_t{}); return;
+    case DType::BFloat16:
+    case DType::Float16: break;
   }
+  throw BindingError{ErrorKind::DTypeError, str_cat(op, ": ", dtype_name(d), " tensors are storage only for now (cast them to float32 first)")};
 }
 
 }  // namespace tensile

@@ -6,7 +6,8 @@
 
 namespace tensile {
 
-enum class DType : int { Float32 = 0, Float64 = 1, Int32 = 2, Int64 = 3, Uint8 = 4, Bool = 5 };
+// BFloat16 and Float16 are storage types for now (native/core/half.h): casts, fills and copies.
+enum class DType : int { Float32 = 0, Float64 = 1, Int32 = 2, Int64 = 3, Uint8 = 4, Bool = 5, BFloat16 = 6, Float16 = 7 };
 
 inline size_t dtype_size(DType d) {
   switch (d) {
@@ -16,6 +17,8 @@ inline size_t dtype_size(DType d) {
     case DType::Int64: return 8;
     case DType::Uint8: return 1;
     case DType::Bool: return 1;
+    case DType::BFloat16: return 2;
+    case DType::Float16: return 2;
   }
   return 1;
 }
@@ -28,6 +31,8 @@ inline const char* dtype_name(DType d) {
     case DType::Int64: return "int64";
     case DType::Uint8: return "uint8";
     case DType::Bool: return "bool";
+    case DType::BFloat16: return "bfloat16";
+    case DType::Float16: return "float16";
   }
   return "?";
 }

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "../core/half.h"
 #include "../core/thread_pool.h"
 #include "elementwise.h"
 
@@ -323,6 +324,8 @@ void with_type(DType d, Fn&& fn) {
     case DType::Int64: fn(int64_t{}); return;
     case DType::Uint8:
     case DType::Bool: fn(uint8_t{}); return;
+    case DType::BFloat16: fn(BFloat16{}); return;
+    case DType::Float16: fn(Float16{}); return;
   }
 }
 }  // namespace

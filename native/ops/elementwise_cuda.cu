@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "../core/cuda_device.cuh"
+#include "../core/half.h"
 #include "cuda_kernels.h"
 
 namespace tensile {
@@ -247,6 +248,8 @@ void with_type(DType d, Fn&& fn) {
     case DType::Int64: fn(int64_t{}); return;
     case DType::Uint8:
     case DType::Bool: fn(uint8_t{}); return;
+    case DType::BFloat16: fn(BFloat16{}); return;
+    case DType::Float16: fn(Float16{}); return;
   }
 }
 

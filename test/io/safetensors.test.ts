@@ -102,7 +102,7 @@ describe('byte-exact files', () => {
     expect(serialize(t, metadata, { checksum: false }).equals(fs.readFileSync(file))).toBe(true);
   });
 
-  test('widens F16 and BF16 to float32 and I8/I16 to int32 on load', () => {
+  test('reads F16 and BF16 as float16 and bfloat16, and widens I8/I16 to int32 on load', () => {
     const h = '{"h":{"dtype":"F16","shape":[4],"data_offsets":[0,8]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[8,12]},"i":{"dtype":"I8","shape":[2],"data_offsets":[12,14]},"s":{"dtype":"I16","shape":[1],"data_offsets":[14,16]}}';
     const padded = h + ' '.repeat((8 - (h.length % 8)) % 8);
     const len = Buffer.alloc(8);
@@ -116,7 +116,8 @@ describe('byte-exact files', () => {
       hex('00 80'), // I16: -32768
     ]);
     const t = deserialize(bytes).tensors;
-    expect(t.h.dtype).toBe('float32');
+    expect(t.h.dtype).toBe('float16');
+    expect(t.b.dtype).toBe('bfloat16');
     expect(Array.from(t.h.data as Float32Array)).toEqual([1, -2, Math.fround(2 ** -24), Infinity]);
     expect(t.b.toArray()).toEqual([1.5, 2.5]);
     expect(t.i.dtype).toBe('int32');
@@ -164,6 +165,8 @@ describe('round trip through a file', () => {
         for (let i = 0; i < n; i++) a[i] = g.randint(2);
         return tn.fromTypedArray(a, shape, { dtype: 'bool' });
       }
+      default:
+        throw new Error(`no sample for ${dtype}`);
     }
   }
 
