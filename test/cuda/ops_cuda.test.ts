@@ -12,6 +12,7 @@
 // Without a CUDA device every test here is skipped, and the reason is printed once.
 import * as tn from '../../lib';
 import { Tensor } from '../../lib';
+import { native } from '../../lib/native';
 import { indexSelect } from '../../lib/ops/shape';
 import type { Conv2dOptions } from '../../lib/ops/conv2d';
 import type { AvgPool2dOptions, MaxPool2dOptions } from '../../lib/ops/pool2d';
@@ -727,5 +728,20 @@ describe('cuda: the classic and standard CNN, memory over a run, pinned batches'
     expect(a.pinned).toBe(6);
     expect(b.pinned).toBe(0);
     expectClose(a.losses, b.losses, 1e-5, 1e-4, 'losses with and without pinMemory');
+  });
+});
+
+describe('bfloat16 and float16 storage on CUDA', () => {
+  // The CUDA cast and fill kernels use native/core/half.h on the device: the same bits as the CPU's.
+  itCuda('casts both ways and fills give the CPU bits', () => {
+    const bits = (t: tn.Tensor) => Array.from(new Uint16Array(native.read(t.to('cpu').handle, 0, t.numel() * 2)));
+    const x = tn.tensor([1, 1.00390625, 1.01171875, -3.5, 1e-40, 65504, 65520, NaN, Infinity, 3e38, 2 ** -24, -0]);
+    for (const d of ['bfloat16', 'float16'] as tn.DType[]) {
+      const onCpu = x.to(d);
+      const onGpu = x.to('cuda').to(d);
+      expect(bits(onGpu)).toEqual(bits(onCpu));
+      expect(Array.from(onGpu.to('float32').to('cpu').data as Float32Array)).toEqual(Array.from(onCpu.to('float32').data as Float32Array));
+      expect(bits(tn.full([3], 0.1, { dtype: d, device: 'cuda' }))).toEqual(bits(tn.full([3], 0.1, { dtype: d })));
+    }
   });
 });
