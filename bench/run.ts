@@ -6,11 +6,15 @@
 // and bench/results/latest.md. PyTorch runs "tuned" as in shared/reference/BASELINE.md (OpenBLAS,
 // malloc thresholds); without it, the table has tensile's figures alone and says how to install it.
 //
-//   npm run bench [-- --quick] [-- --only gemm,layers,overhead,train] [-- --threads 1,2]
+//   npm run bench [-- --quick] [-- --only gemm,layers,overhead,train,resnet] [-- --threads 1,2]
 //                 [-- --steps 300 --classic-steps 1500 --warmup 50] [-- --reps 3] [-- --settle 15] [-- --no-torch]
+//                 [-- --resnet-steps 25,14 --resnet-warmup 5,3]   (ResNet-20, ResNet-18: issue #15)
 //                 [-- --python /usr/bin/python3] [-- --out DIR]   |   [-- --render results/X.json]
 // --reps N runs every measurement N times (tensile and PyTorch alternating) and keeps each side's best;
 // --settle S waits up to S seconds before each pair for other processes to go quiet.
+// 'resnet': ResNet-20 (batch 128) and the CIFAR ResNet-18 (batch 32) training on random CIFAR-size
+// data (bench/resnet.ts, torch_bench.py's CifarResNet), tensile and PyTorch fp32 side by side, and
+// PyTorch's bf16 autocast alone (tensile has no bf16): few, slow steps, so their own step counts.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -21,6 +25,14 @@ import { prepareData } from './bench_data';
 const ROOT = path.resolve(__dirname, '..', '..');
 const OPENBLAS_DIR = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
 const GEMM_SIZES = [256, 512, 1024, 2048];
+/** The 'resnet' group's nets (bench/resnet.ts), in run order; the step counts keep each timed span
+ * at ≥ ~3 s and the whole group at ~2-3 minutes on 2 vCPUs (1 and 2 threads). */
+const RESNET_ROWS = [
+  { model: 'resnet20', label: 'ResNet-20 training (CIFAR 3×32×32, 0.27 M params), batch 128', short: 'ResNet-20' },
+  { model: 'resnet18', label: 'ResNet-18 training (CIFAR stem, 11.2 M params), batch 32', short: 'ResNet-18' },
+] as const;
+/** issue #15: ResNet training samples/s ≥ 1.3× PyTorch fp32, at 2 threads */
+const RESNET_BAR = 1.3;
 const CPUS = os.cpus().length;
 /** Other load (CPUs busy with other processes during a row's runs) that a row tolerates on top of
  * the CPUs its runs use; above it the row is flagged and its target left unjudged. A 1-thread run on
@@ -37,6 +49,9 @@ interface Args {
   /** the classic model's steps take ~1-2 ms: more of them for the same noise, at little cost */
   classicSteps: number;
   minTime: number;
+  /** warm-up and timed steps of each RESNET_ROWS net, in its order */
+  resnetWarmup: number[];
+  resnetSteps: number[];
   settle: number;
   reps: number;
   torch: boolean;
@@ -52,12 +67,14 @@ function parseArgs(argv: string[]): Args {
   };
   return {
     quick,
-    only: new Set((val('only') ?? 'overhead,gemm,layers,train').split(',')),
+    only: new Set((val('only') ?? 'overhead,gemm,layers,train,resnet').split(',')),
     threads: (val('threads') ?? '1,2').split(',').map(Number),
     warmup: Number(val('warmup') ?? 50),
     steps: Number(val('steps') ?? (quick ? 60 : 300)),
     classicSteps: Number(val('classic-steps') ?? val('steps') ?? (quick ? 300 : 1500)),
     minTime: Number(val('min-time') ?? (quick ? 0.2 : 1.0)),
+    resnetWarmup: (val('resnet-warmup') ?? (quick ? '2,1' : '5,3')).split(',').map(Number),
+    resnetSteps: (val('resnet-steps') ?? (quick ? '5,3' : '25,14')).split(',').map(Number),
     settle: Number(val('settle') ?? (quick ? 2 : 15)),
     reps: Number(val('reps') ?? 1),
     torch: !argv.includes('--no-torch'),
@@ -147,13 +164,15 @@ function torchEnv(threads: number): NodeJS.ProcessEnv {
   };
 }
 
-function runChild(side: 'tensile' | 'torch', key: string, cmd: string, threads: number, extra: string[], a: Args): ChildRun {
+/** One child run; `settleS`: how long to wait for quiet first (the first side of a pair waits, the
+ * second starts at once, so that both see the same other load). */
+function runChild(side: 'tensile' | 'torch', key: string, cmd: string, threads: number, extra: string[], a: Args, settleS: number): ChildRun {
   const args = [cmd, '--threads', String(threads), ...extra];
   const [exe, argv, env] =
     side === 'tensile'
       ? [process.execPath, [path.join(__dirname, 'tensile_bench.js'), ...args], { ...process.env, TENSILE_NUM_THREADS: String(threads) }]
       : [a.python, [path.join(ROOT, 'bench', 'torch_bench.py'), ...args], torchEnv(threads)];
-  const quietBefore = settle(side === 'tensile' ? a.settle : 0, threads);
+  const quietBefore = settle(settleS, threads);
   const before = loadavg();
   const c0 = cpuTimes();
   const k0 = childrenCpu();
@@ -201,8 +220,10 @@ interface Row {
   otherLoad: number | null;
   /** false where other jobs cannot move the figure (peak RSS) */
   loadSensitive?: boolean;
-  /** The issue's bar on tensile / PyTorch (or on tensile's value when absolute) */
-  target?: { op: '>=' | '<='; value: number; absolute?: boolean };
+  /** The issue's bar on tensile / PyTorch (or on tensile's value when absolute); issue #6 unless said */
+  target?: { op: '>=' | '<='; value: number; absolute?: boolean; issue?: number };
+  /** the models' parameter counts, where the runs report them (the ResNets) */
+  params?: { tensile: number | null; torch: number | null };
 }
 
 /** A row's figure on one side: the best over its repetitions (other jobs on the machine only ever
@@ -266,6 +287,25 @@ function buildRows(runs: ChildRun[], a: Args): Row[] {
       }
     }
   }
+  if (a.only.has('resnet')) {
+    const params = (key: string, side: string): number | null => {
+      const rec = runs.find((r) => r.side === side && r.key === key)?.records.find((x) => x.bench === 'train');
+      return typeof rec?.params === 'number' ? rec.params : null;
+    };
+    for (const { model, label } of RESNET_ROWS) {
+      for (const t of a.threads) {
+        both({ name: label, unit: 'samples/s', higherIsBetter: true, threads: t, target: t === 2 ? { op: '>=', value: RESNET_BAR, issue: 15 } : undefined }, `train-${model}`, 'train', 'samples_per_s');
+        rows[rows.length - 1].params = { tensile: params(`train-${model}`, 'tensile'), torch: params(`train-${model}`, 'torch') };
+      }
+      // PyTorch's bf16 autocast: a PyTorch-only row (tensile has no bf16), left out without PyTorch
+      if (runs.some((r) => r.side === 'torch' && r.key === `train-${model}-bf16`)) {
+        for (const t of a.threads) both({ name: `${label}, PyTorch bf16 autocast`, unit: 'samples/s', higherIsBetter: true, threads: t }, `train-${model}-bf16`, 'train', 'samples_per_s');
+      }
+    }
+    for (const { model, short } of RESNET_ROWS) {
+      for (const t of a.threads) both({ name: `peak RSS, ${short} training`, unit: 'MiB', higherIsBetter: false, loadSensitive: false, threads: t }, `train-${model}`, 'train', 'peak_rss_mb');
+    }
+  }
   return rows;
 }
 
@@ -279,7 +319,7 @@ function fmt(v: number | null): string {
 
 function markdown(rows: Row[], withTorch: boolean): string {
   const out = [
-    '| measurement | unit | threads | tensile | PyTorch | tensile / PyTorch | target (issue #6) | other load |',
+    '| measurement | unit | threads | tensile | PyTorch | tensile / PyTorch | target (issue #6 unless said) | other load |',
     '|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
@@ -289,7 +329,7 @@ function markdown(rows: Row[], withTorch: boolean): string {
     if (r.target) {
       const subject = r.target.absolute ? r.tensile : ratio;
       const met = subject === null ? '' : suspect ? ' (noisy)' : (r.target.op === '>=' ? subject >= r.target.value : subject <= r.target.value) ? ' ✓' : ' ✗';
-      target = `${r.target.absolute ? 'tensile' : 'ratio'} ${r.target.op === '>=' ? '≥' : '≤'} ${r.target.value}${r.target.absolute ? ` ${r.unit}` : ''}${met}`;
+      target = `${r.target.absolute ? 'tensile' : 'ratio'} ${r.target.op === '>=' ? '≥' : '≤'} ${r.target.value}${r.target.absolute ? ` ${r.unit}` : ''}${r.target.issue ? ` (#${r.target.issue})` : ''}${met}`;
     }
     const dir = r.higherIsBetter ? 'higher is better' : 'lower is better';
     out.push(`| ${r.name} | ${r.unit} (${dir}) | ${r.threads} | ${fmt(r.tensile)} | ${withTorch ? fmt(r.torch) : 'not installed'} | ${ratio === null ? '–' : ratio.toFixed(2)} | ${target} | ${r.loadSensitive === false ? '' : r.otherLoad === null ? '?' : `${r.otherLoad.toFixed(2)}${suspect ? ' ⚠' : ''}`} |`);
@@ -323,7 +363,7 @@ interface Meta {
   machine: { cpu: string; node: string; platform: string; loadavg_end?: number[] };
   tensile: Rec & { git: { commit: string; dirty: boolean }; addon: string };
   torch: Rec | null;
-  settings: { reps: number; settle_s: number; threads: number[]; warmup: number; steps: number; classic_steps?: number; min_time_s: number; only: string[] };
+  settings: { reps: number; settle_s: number; threads: number[]; warmup: number; steps: number; classic_steps?: number; min_time_s: number; only: string[]; resnet?: Record<string, { warmup: number; steps: number }> };
 }
 
 /** The markdown report: what was measured, on what, and the table. */
@@ -333,7 +373,10 @@ function report(rows: Row[], m: Meta): string {
   const header = [
     `tensile ${t.git.commit}${t.git.dirty ? ' + uncommitted changes' : ''} (addon ${t.addon}, GEMM kernel ${String(t.gemmKernel)}) vs ${m.torch ? `PyTorch ${String(m.torch.torch)} "tuned" (OpenBLAS ${OPENBLAS_DIR}, MALLOC_*_THRESHOLD_=2e9)` : 'PyTorch: not installed'}`,
     `${m.date}, ${m.machine.cpu}, Node ${m.machine.node}${m.quick ? ', --quick' : ''}`,
-    `Training: ${s.classic_steps !== undefined && s.classic_steps !== s.steps ? `${s.classic_steps} (classic) and ${s.steps} (standard)` : s.steps} steps timed after ${s.warmup} warm-up steps, batch gather and loss readback included; micro-benchmarks: median, ≥ ${s.min_time_s} s each. ${s.reps > 1 ? `Each figure is the best of ${s.reps} runs, one child process each.` : 'Each figure comes from one child process and one run.'}`,
+    `${s.only.includes('train') || !s.resnet ? `Training: ${s.classic_steps !== undefined && s.classic_steps !== s.steps ? `${s.classic_steps} (classic) and ${s.steps} (standard)` : s.steps} steps timed after ${s.warmup} warm-up steps, batch gather and loss readback included; micro-benchmarks` : 'Micro-benchmarks'}: median, ≥ ${s.min_time_s} s each. ${s.reps > 1 ? `Each figure is the best of ${s.reps} runs, one child process each.` : 'Each figure comes from one child process and one run.'}`,
+    ...(s.resnet && s.only.includes('resnet')
+      ? [`ResNets (issue #15): random CIFAR-size data (1024 samples, seed 0), SGD lr 0.1, Nesterov momentum 0.9, weight decay 5e-4, training mode, loss.item() every step; ${Object.entries(s.resnet).map(([m, r]) => `${m} ${r.steps} steps timed after ${r.warmup}`).join(', ')}. "PyTorch bf16 autocast": the forward under torch.autocast('cpu', dtype=torch.bfloat16), the loss in fp32; tensile has no bf16 (–).`]
+      : []),
     `"other load": CPUs kept busy by other processes during the row's two runs (of ${CPUS}); ⚠ where it leaves the row's threads less than whole CPUs (load + threads > ${CPUS + SLACK}): that row is not to be trusted, and its target is not judged.`,
   ];
   return `${header.join('  \n')}\n\n${markdown(rows, m.torch !== null)}\n`;
@@ -376,8 +419,8 @@ function main(): void {
 
   const sides: ('tensile' | 'torch')[] = torch.ok ? ['tensile', 'torch'] : ['tensile'];
   const runs: ChildRun[] = [];
-  const each = (key: string, cmd: string, extra: string[]) => {
-    for (const t of a.threads) for (let rep = 0; rep < a.reps; rep++) for (const s of sides) runs.push(runChild(s, key, cmd, t, extra, a));
+  const each = (key: string, cmd: string, extra: string[], only: ('tensile' | 'torch')[] = sides) => {
+    for (const t of a.threads) for (let rep = 0; rep < a.reps; rep++) only.forEach((s, i) => runs.push(runChild(s, key, cmd, t, extra, a, i === 0 ? a.settle : 0)));
   };
   const minTime = ['--min-time', String(a.minTime)];
   if (a.only.has('overhead')) each('overhead', 'overhead', a.quick ? ['--ops', '50000', '--reps', '3'] : ['--ops', '200000', '--reps', '5']);
@@ -388,6 +431,13 @@ function main(): void {
     const data = prepareData();
     for (const m of ['classic', 'lesson', 'standard']) each(`train-${m}`, 'train', [...trainExtra(m), '--data', data]);
   }
+  if (a.only.has('resnet')) {
+    RESNET_ROWS.forEach(({ model }, i) => {
+      const extra = ['--model', model, '--warmup', String(a.resnetWarmup[i] ?? a.resnetWarmup[0]), '--steps', String(a.resnetSteps[i] ?? a.resnetSteps[0]), '--samples', '1024'];
+      each(`train-${model}`, 'train', extra);
+      if (torch.ok) each(`train-${model}-bf16`, 'train', [...extra, '--precision', 'bf16'], ['torch']);
+    });
+  }
 
   const rows = buildRows(runs, a);
   const when = started.toISOString().replace(/\.\d+Z$/, 'Z');
@@ -395,7 +445,10 @@ function main(): void {
     date: when, quick: a.quick,
     machine: { cpu: cpuName(), node: process.version, platform: `${os.platform()} ${os.release()}`, loadavg_end: loadavg() },
     tensile: { git, addon, ...tinfo }, torch: torch.ok ? (torch.info as Rec) : null,
-    settings: { reps: a.reps, settle_s: a.settle, threads: a.threads, warmup: a.warmup, steps: a.steps, classic_steps: a.classicSteps, min_time_s: a.minTime, only: [...a.only] },
+    settings: {
+      reps: a.reps, settle_s: a.settle, threads: a.threads, warmup: a.warmup, steps: a.steps, classic_steps: a.classicSteps, min_time_s: a.minTime, only: [...a.only],
+      resnet: Object.fromEntries(RESNET_ROWS.map(({ model }, i) => [model, { warmup: a.resnetWarmup[i] ?? a.resnetWarmup[0], steps: a.resnetSteps[i] ?? a.resnetSteps[0] }])),
+    },
   };
   const md = report(rows, meta);
   process.stdout.write(`\n${md}`);

@@ -5,12 +5,14 @@
 //
 //   node dist-dev/bench/tensile_bench.js gemm|layers|overhead|train [--threads N] [--min-time S]
 //        [--sizes 256,512] [--model classic|lesson|standard --warmup 50 --steps 300 --data DIR]
+//        [--model resnet20|resnet18 --warmup 5 --steps 20 --samples 1024]  (random CIFAR-size data)
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tn from '../lib';
 import { native } from '../lib/native';
 import { readIdx } from '../lib/data';
 import { classicModel, lessonModel, standardModel } from './step_time';
+import { RESNETS, ResNetName, countParams } from './resnet';
 
 const { nn, optim } = tn;
 const MEAN = 0.286;
@@ -153,6 +155,18 @@ function train(modelName: string, warmup: number, steps: number, dir: string, de
   if (device !== 'cpu') model.to(device);
   const opt = classic ? new optim.SGD(model.parameters(), { lr: 0.001, momentum: 0.9 }) : new optim.Adam(model.parameters(), { lr: 1e-3 });
   const bs = classic ? 20 : 64;
+  const r = trainLoop(model, opt, xtr, ytr, bs, warmup, steps, device);
+  emit({
+    bench: 'train', model: modelName, device, batch: bs, warmup, steps,
+    ms_per_step: round(r.ms / steps, 4), samples_per_s: round((steps * bs * 1000) / r.ms, 1),
+    mean_loss: round(r.lossSum / steps, 4), peak_rss_mb: peakRssMb(),
+  });
+}
+
+/** The timed loop of every 'train' row: a seeded shuffle per epoch, batches gathered with
+ * indexSelect, zeroGrad, forward, cross-entropy, backward, step, loss.item(). Returns the wall time
+ * of the `steps` timed steps, their loss sum, and each step's time and loss (warm-up included). */
+function trainLoop(model: tn.nn.Module, opt: tn.optim.Optimizer, xtr: tn.Tensor, ytr: tn.Tensor, bs: number, warmup: number, steps: number, device: tn.Device = 'cpu'): { ms: number; lossSum: number; stepMs: number[]; losses: number[] } {
   const criterion = new nn.CrossEntropyLoss();
   const n = xtr.shape[0];
   const rng = { s: 0 };
@@ -161,9 +175,12 @@ function train(modelName: string, warmup: number, steps: number, dir: string, de
   let pos = 0;
   let lossSum = 0;
   let t0 = 0;
+  const stepMs: number[] = [];
+  const losses: number[] = [];
   for (let s = 0; s < warmup + steps; s++) {
+    const ts = nowMs();
     if (s === warmup) {
-      t0 = nowMs();
+      t0 = ts;
       lossSum = 0;
     }
     if (pos + bs > n) {
@@ -179,13 +196,33 @@ function train(modelName: string, warmup: number, steps: number, dir: string, de
     const loss = criterion.forward(model.forward(xb), yb);
     loss.backward();
     opt.step();
-    lossSum += loss.item();
+    const l = loss.item();
+    lossSum += l;
+    losses.push(l);
+    stepMs.push(nowMs() - ts);
   }
-  const dt = nowMs() - t0;
+  return { ms: nowMs() - t0, lossSum, stepMs, losses };
+}
+
+/** ResNet training (issue #15): `samples` random CIFAR-size images (randn, 3×32×32) with random
+ * labels of 10 classes, seed 0; SGD with Nesterov momentum 0.9, weight decay 5e-4, lr 0.1; the loop
+ * of the other 'train' rows. Also reports the parameter count, each step's time and loss. */
+function trainResnet(modelName: string, warmup: number, steps: number, samples: number): void {
+  if (!(modelName in RESNETS)) throw new Error(`unknown ResNet ${modelName}: ${Object.keys(RESNETS).join(' | ')}`);
+  const spec = RESNETS[modelName as ResNetName];
+  tn.manualSeed(0);
+  const xtr = tn.randn([samples, 3, 32, 32]);
+  const ytr = tn.randint(0, 10, [samples]);
+  const model = spec.make();
+  const opt = new optim.SGD(model.parameters(), { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 5e-4 });
+  const bs = spec.batch;
+  const r = trainLoop(model, opt, xtr, ytr, bs, warmup, steps);
+  const timed = r.stepMs.slice(warmup).sort((a, b) => a - b);
   emit({
-    bench: 'train', model: modelName, device, batch: bs, warmup, steps,
-    ms_per_step: round(dt / steps, 4), samples_per_s: round((steps * bs * 1000) / dt, 1),
-    mean_loss: round(lossSum / steps, 4), peak_rss_mb: peakRssMb(),
+    bench: 'train', model: modelName, precision: 'fp32', device: 'cpu', batch: bs, warmup, steps, samples, params: countParams(model),
+    ms_per_step: round(r.ms / steps, 4), samples_per_s: round((steps * bs * 1000) / r.ms, 1),
+    step_ms_min: round(timed[0], 2), step_ms_median: round(timed[timed.length >> 1], 2),
+    mean_loss: round(r.lossSum / steps, 4), losses: r.losses.map((l) => round(l, 4)), peak_rss_mb: peakRssMb(),
   });
 }
 
@@ -209,7 +246,12 @@ function main(): void {
       overhead(Number(opt.ops ?? 100000), Number(opt.reps ?? 5));
       break;
     case 'train':
-      if (!opt.data || !opt.model) throw new Error('train needs --model classic|lesson|standard and --data DIR');
+      if (opt.model in RESNETS) {
+        if (opt.precision && opt.precision !== 'fp32') throw new Error(`tensile trains in fp32 only (asked for ${opt.precision})`);
+        trainResnet(opt.model, Number(opt.warmup ?? 5), Number(opt.steps ?? 20), Number(opt.samples ?? 1024));
+        break;
+      }
+      if (!opt.data || !opt.model) throw new Error('train needs --model classic|lesson|standard|resnet20|resnet18 and --data DIR (not for the ResNets)');
       train(opt.model, Number(opt.warmup ?? 50), Number(opt.steps ?? 300), opt.data, (opt.device ?? 'cpu') as tn.Device);
       break;
     case 'info':

@@ -8,6 +8,7 @@ bench/run.ts starts it once per measurement with Debian's interpreter and the "t
     LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
     MALLOC_TRIM_THRESHOLD_=2000000000 MALLOC_MMAP_THRESHOLD_=2000000000 \
     /usr/bin/python3 bench/torch_bench.py gemm|layers|overhead|train --threads N [...]
+    (train --model resnet20|resnet18 [--precision fp32|bf16] [--samples 1024]: random CIFAR-size data)
 """
 import argparse
 import json
@@ -101,9 +102,59 @@ def standard_net():
     )
 
 
+class BasicBlock(nn.Module):
+    """relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)): bench/resnet.ts's BasicBlock."""
+
+    def __init__(self, in_planes, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or in_planes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False), nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class CifarResNet(nn.Module):
+    """bench/resnet.ts's CifarResNet: 3x3 stride-1 stem (no max pool), `blocks` BasicBlocks per width,
+    AdaptiveAvgPool2d(1), Linear; every module with PyTorch's default init."""
+
+    def __init__(self, widths, blocks, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, widths[0], 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        stages, in_planes = [], widths[0]
+        for i, w in enumerate(widths):
+            for b in range(blocks):
+                stages.append(BasicBlock(in_planes, w, 2 if b == 0 and i > 0 else 1))
+                in_planes = w
+        self.layers = nn.Sequential(*stages)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(in_planes, num_classes)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = self.avgpool(self.layers(x))
+        return self.fc(torch.flatten(x, 1))
+
+
+# name: (widths, blocks per stage, batch); 272,474 and 11,173,962 parameters
+RESNETS = {'resnet20': ([16, 32, 64], 3, 128), 'resnet18': ([64, 128, 256, 512], 2, 32)}
+
+
 def make(model_name, device=None):
     # The model moves before its optimizer is made, as PyTorch asks.
     # 'lesson' is tensile's name for the classic net written as a Module subclass: SeedNet is one
+    if model_name in RESNETS:
+        widths, blocks, bs = RESNETS[model_name]
+        m = CifarResNet(widths, blocks).to(device)
+        return m, torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4), bs
     if model_name in ('classic', 'lesson'):
         m = SeedNet().to(device)
         return m, torch.optim.SGD(m.parameters(), lr=0.001, momentum=0.9), 20
@@ -180,9 +231,19 @@ def cmd_overhead(a):
 def cmd_train(a):
     """Training throughput measured as BASELINE.md does: shuffled batches gathered from the
     normalised train set (x[idx]), forward, loss, backward, optimizer step and loss.item(); the clock
-    starts after `warmup` steps."""
+    starts after `warmup` steps. The ResNets (issue #15) train on `samples` random CIFAR-size images
+    (randn, 3x32x32) with random labels of 10 classes, seed 0; --precision bf16 runs the forward
+    under torch.autocast('cpu', dtype=torch.bfloat16), the loss in fp32 outside it."""
     torch.manual_seed(0)
-    xtr, ytr = load_train(a.data)
+    resnet = a.model in RESNETS
+    if resnet:
+        xtr, ytr = torch.randn(a.samples, 3, 32, 32), torch.randint(0, 10, (a.samples,))
+    else:
+        if a.data is None:
+            raise SystemExit(f'train --model {a.model} needs --data DIR')
+        xtr, ytr = load_train(a.data)
+    if a.precision == 'bf16' and (not resnet or a.device != 'cpu'):
+        raise SystemExit('--precision bf16 is for the ResNets on the CPU')
     dev = torch.device(a.device)
     model, opt, bs = make(a.model, dev)
     xtr, ytr = xtr.to(dev), ytr.to(dev)
@@ -193,24 +254,40 @@ def cmd_train(a):
     idx, pos = torch.randperm(n, generator=gen), 0
     loss_sum = 0.0
     t0 = None
+    step_s, losses = [], []
     for s in range(a.warmup + a.steps):
+        ts = time.perf_counter()
         if s == a.warmup:
-            t0 = time.perf_counter()
+            t0 = ts
             loss_sum = 0.0
-        if pos + bs > n:  # a new epoch: reshuffle (the measured span stays inside one epoch here)
+        if pos + bs > n:  # a new epoch: reshuffle
             idx, pos = torch.randperm(n, generator=gen), 0
         j = idx[pos:pos + bs].to(dev)
         pos += bs
         xb, yb = xtr[j], ytr[j]
         opt.zero_grad(set_to_none=True)
-        loss = lossf(model(xb), yb)
+        if a.precision == 'bf16':
+            with torch.autocast('cpu', dtype=torch.bfloat16):
+                out = model(xb)
+            loss = lossf(out.float(), yb)
+        else:
+            loss = lossf(model(xb), yb)
         loss.backward()
         opt.step()
-        loss_sum += loss.item()
+        l = loss.item()
+        loss_sum += l
+        losses.append(l)
+        step_s.append(time.perf_counter() - ts)
     dt = time.perf_counter() - t0
-    emit({'bench': 'train', 'model': a.model, 'device': a.device, 'batch': bs, 'warmup': a.warmup, 'steps': a.steps,
-          'ms_per_step': round(dt * 1e3 / a.steps, 4), 'samples_per_s': round(a.steps * bs / dt, 1),
-          'mean_loss': round(loss_sum / a.steps, 4), 'peak_rss_mb': peak_rss_mb()})
+    rec = {'bench': 'train', 'model': a.model, 'device': a.device, 'batch': bs, 'warmup': a.warmup, 'steps': a.steps,
+           'ms_per_step': round(dt * 1e3 / a.steps, 4), 'samples_per_s': round(a.steps * bs / dt, 1),
+           'mean_loss': round(loss_sum / a.steps, 4), 'peak_rss_mb': peak_rss_mb()}
+    if resnet:
+        timed = sorted(step_s[a.warmup:])
+        rec.update({'precision': a.precision, 'samples': a.samples, 'params': sum(p.numel() for p in model.parameters()),
+                    'step_ms_min': round(timed[0] * 1e3, 2), 'step_ms_median': round(timed[len(timed) // 2] * 1e3, 2),
+                    'losses': [round(v, 4) for v in losses]})
+    emit(rec)
 
 
 def main():
@@ -226,11 +303,13 @@ def main():
             s.add_argument('--ops', type=int, default=100000)
             s.add_argument('--reps', type=int, default=5)
         if name == 'train':
-            s.add_argument('--model', choices=['classic', 'lesson', 'standard'], required=True)
+            s.add_argument('--model', choices=['classic', 'lesson', 'standard', *RESNETS], required=True)
             s.add_argument('--device', default='cpu', help='cpu or cuda')
             s.add_argument('--warmup', type=int, default=50)
             s.add_argument('--steps', type=int, default=300)
-            s.add_argument('--data', required=True, help='folder with train-{images,labels}-idx*-ubyte')
+            s.add_argument('--data', help='folder with train-{images,labels}-idx*-ubyte (not for the ResNets)')
+            s.add_argument('--samples', type=int, default=1024, help='ResNets: random CIFAR-size training images')
+            s.add_argument('--precision', choices=['fp32', 'bf16'], default='fp32', help='ResNets: bf16 = autocast forward')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     if a.cmd == 'info':
