@@ -3,7 +3,7 @@
 // so the thread count is fixed at start and the peak RSS is that run's alone; tensile's and PyTorch's
 // child for the same row run back to back, so that load from other jobs on the machine hits both
 // alike. Prints one markdown table with tensile / PyTorch per row, writes bench/results/<date>.json
-// and bench/results/latest.md. PyTorch runs "tuned" as in shared/reference/BASELINE.md (OpenBLAS,
+// and bench/results/latest.md. PyTorch runs "tuned" as in docs/reference-measurements.md (OpenBLAS,
 // malloc thresholds); without it, the table has tensile's figures alone and says how to install it.
 //
 //   npm run bench [-- --quick] [-- --only gemm,layers,overhead,train,resnet] [-- --threads 1,2]
@@ -202,7 +202,7 @@ function probeTorch(a: Args): { ok: boolean; info?: Rec; why?: string } {
 }
 
 const INSTALL_HELP = `PyTorch was not found, so the table shows tensile's figures alone. To compare with PyTorch as
-shared/reference/BASELINE.md does ("tuned": Debian's torch with OpenBLAS), on Debian/Ubuntu:
+docs/reference-measurements.md describes ("tuned": Debian's torch with OpenBLAS), on Debian/Ubuntu:
     sudo apt-get install -y python3-torch python3-numpy libopenblas0-openmp
 then run \`npm run bench\` again. Another interpreter with torch and numpy: --python PATH or TORCH_PYTHON.`;
 
