@@ -35,13 +35,14 @@ export function isHalf(d: DType): boolean {
   return d === 'bfloat16' || d === 'float16';
 }
 
+const PROMOTION_RANK: Record<DType, number> = { bool: 0, uint8: 1, int32: 2, int64: 3, bfloat16: 4, float16: 4, float32: 5, float64: 6 };
+
 // The dtype PyTorch's type promotion gives two operands (ignoring 0-dim special cases): bfloat16
 // with float16 gives float32, as in PyTorch.
 export function promoteTypes(a: DType, b: DType): DType {
   if (a === b) return a;
   if (isHalf(a) && isHalf(b)) return 'float32';
-  const rank = (d: DType) => (d === 'bfloat16' || d === 'float16' ? 3.5 : ['bool', 'uint8', 'int32', 'int64', 'float32', 'float64'].indexOf(d));
-  return rank(a) > rank(b) ? a : b;
+  return PROMOTION_RANK[a] > PROMOTION_RANK[b] ? a : b;
 }
 
 /** The value of an IEEE half-precision bit pattern (exact in float32). */

@@ -433,13 +433,10 @@ export class Tensor {
     return this.hostData('data');
   }
   private hostData(op: string): TypedArray {
-    if (this.disposed) throw disposedError(op, this);
-    const t = this.isContiguous() ? this : this.contiguous();
-    const bytes = t.numel() * ITEM_SIZE[t.dtype];
-    const buf = native.read(t.handle, t.offset * ITEM_SIZE[t.dtype], bytes);
+    const buf = hostBytes(this, op).buffer;
     // the 16-bit floats read back as float32 numbers (exact), as PyTorch's tolist() gives floats
-    if (t.dtype === 'bfloat16' || t.dtype === 'float16') return halfBitsToFloat32(new Uint16Array(buf), t.dtype);
-    return new TYPED_ARRAY[t.dtype](buf);
+    if (this.dtype === 'bfloat16' || this.dtype === 'float16') return halfBitsToFloat32(new Uint16Array(buf), this.dtype);
+    return new TYPED_ARRAY[this.dtype](buf);
   }
   dataSync(): TypedArray {
     return this.data;
@@ -950,9 +947,12 @@ export function arange(start: number, end?: number, step = 1, options: TensorOpt
   return fromTypedArray(vals, [n], { dtype: options.dtype ?? (allInts ? 'int64' : 'float32'), device: options.device });
 }
 
-/** The bytes of a CPU tensor's elements in row-major order, as stored (16-bit floats as their bit patterns). */
-export function hostBytes(t: Tensor): Uint8Array {
-  if (t.isDisposed) throw disposedError('hostBytes', t);
+/**
+ * The bytes of a tensor's elements in row-major order, as stored (16-bit floats as their bit
+ * patterns), in a fresh ArrayBuffer of their own; a device tensor's are read back from the device.
+ */
+export function hostBytes(t: Tensor, op = 'hostBytes'): Uint8Array {
+  if (t.isDisposed) throw disposedError(op, t);
   const c = t.isContiguous() ? t : t.contiguous();
   const size = ITEM_SIZE[c.dtype];
   const bytes = new Uint8Array(native.read(c.handle, c.offset * size, c.numel() * size));

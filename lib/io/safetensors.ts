@@ -33,7 +33,7 @@ import { crc32c } from './crc32c';
 /** The spec's names for tensile's dtypes. */
 export const SAFETENSORS_DTYPE: Record<DType, string> = { float32: 'F32', float64: 'F64', int32: 'I32', int64: 'I64', uint8: 'U8', bool: 'BOOL', bfloat16: 'BF16', float16: 'F16' };
 
-const NATIVE_DTYPE: Record<string, DType> = { F32: 'float32', F64: 'float64', I32: 'int32', I64: 'int64', U8: 'uint8', BOOL: 'bool', BF16: 'bfloat16', F16: 'float16' };
+const NATIVE_DTYPE: Record<string, DType> = Object.fromEntries(Object.entries(SAFETENSORS_DTYPE).map(([d, name]) => [name, d as DType]));
 
 // dtypes we have no tensor type for, widened on load.
 const WIDENED: Record<string, { to: DType; size: number; get: (v: DataView, at: number) => number }> = {

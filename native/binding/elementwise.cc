@@ -158,8 +158,7 @@ Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
   // snapshot of the source: the result is then what a copy of distinct tensors gives, and no
   // memcpy runs over overlapping bytes (undefined behaviour).
   std::vector<char> snapshot;
-  const uintptr_t o0 = reinterpret_cast<uintptr_t>(out), s0 = reinterpret_cast<uintptr_t>(src);
-  if (!op_on_cuda() && o0 < s0 + size_t(x_extent) * is && s0 < o0 + size_t(out_extent) * is) {
+  if (!op_on_cuda() && bytes_overlap(out, out_extent * is, src, x_extent * is)) {
     snapshot.assign(static_cast<const char*>(src), static_cast<const char*>(src) + size_t(x_extent) * is);
     src = snapshot.data();
   }

@@ -105,7 +105,7 @@ std::vector<Napi::Value> list_arg(const Napi::CallbackInfo& info, int i, size_t 
 int64_t int_value(const Napi::Value& v, const char* op, const char* name) {
   TENSILE_CHECK(v.IsNumber(), ValueError, op, ": ", name, " entries must be numbers");
   const double d = v.As<Napi::Number>().DoubleValue();
-  TENSILE_CHECK(d >= -9.2e18 && d <= 9.2e18, ValueError, op, ": ", name, " entries must be finite integers but got ", d);
+  TENSILE_CHECK(fits_int64(d), ValueError, op, ": ", name, " entries must be finite integers but got ", d);
   return int64_t(d);
 }
 

@@ -54,12 +54,20 @@ void register_error_classes(Napi::Env env, Napi::Object classes, Napi::Value fai
   if (failed.IsObject()) ec->failed = Napi::Persistent(failed.As<Napi::Object>());
 }
 
-void take_pending_exception(napi_env env) {
+namespace {
+
+// The exception a Node-API call left pending, cleared; null when none is.
+napi_value clear_pending_exception(napi_env env) {
   bool pending = false;
-  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) return;
   napi_value e = nullptr;
-  napi_get_and_clear_last_exception(env, &e);
-  throw PendingJsException{e};
+  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending || napi_get_and_clear_last_exception(env, &e) != napi_ok) return nullptr;
+  return e;
+}
+
+}  // namespace
+
+void take_pending_exception(napi_env env) {
+  if (napi_value e = clear_pending_exception(env)) throw PendingJsException{e};
 }
 
 namespace {
@@ -67,17 +75,15 @@ namespace {
 // The JS error object for a failure: tensile's class for `kind` when registered, else Error.
 napi_value make_js_error(napi_env env, ErrorKind kind, const std::string& message) {
   // An exception a Node-API call left pending is the failure's first cause: report it.
-  bool pending = false;
-  napi_value err = nullptr;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending && napi_get_and_clear_last_exception(env, &err) == napi_ok) return err;
+  napi_value err = clear_pending_exception(env);
+  if (err) return err;
   auto* ec = Napi::Env(env).GetInstanceData<ErrorClasses>();
   napi_value msg = nullptr;
   napi_create_string_utf8(env, message.data(), message.size(), &msg);
   if (ec && !ec->ctor[int(kind)].IsEmpty()) {
     if (napi_new_instance(env, ec->ctor[int(kind)].Value(), 1, &msg, &err) == napi_ok) return err;
     // The constructor itself threw: report that exception instead.
-    napi_is_exception_pending(env, &pending);
-    if (pending && napi_get_and_clear_last_exception(env, &err) == napi_ok) return err;
+    if ((err = clear_pending_exception(env))) return err;
   }
   napi_create_error(env, nullptr, msg, &err);
   return err;
@@ -210,10 +216,9 @@ Storage* storage_value(napi_env env, napi_value v, int i) {
 Storage* storage_arg(const Napi::CallbackInfo& info, int i) { return storage_value(info.Env(), info[i], i); }
 
 namespace {
-// A JS number as an integer argument. Conversion of a NaN, infinite or out-of-range double to
-// int64_t is undefined behaviour in C++, so those are refused here, before any size check.
+// A JS number as an integer argument (see fits_int64).
 int64_t integer_value(double d, int i) {
-  if (!(d >= -9.2e18 && d <= 9.2e18)) throw BindingError{ErrorKind::ValueError, str_cat("argument ", i, " must be a finite integer but got ", d)};
+  if (!fits_int64(d)) throw BindingError{ErrorKind::ValueError, str_cat("argument ", i, " must be a finite integer but got ", d)};
   return int64_t(d);
 }
 }  // namespace
@@ -331,10 +336,14 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) bool indices_in_ran
 }
 }  // namespace
 
-void check_no_overlap(const void* a, __int128 a_bytes, const void* b, __int128 b_bytes, const char* op, const char* a_name, const char* b_name) {
-  if (a_bytes <= 0 || b_bytes <= 0) return;
+bool bytes_overlap(const void* a, __int128 a_bytes, const void* b, __int128 b_bytes) {
+  if (a_bytes <= 0 || b_bytes <= 0) return false;
   const __int128 pa = __int128(reinterpret_cast<uintptr_t>(a)), pb = __int128(reinterpret_cast<uintptr_t>(b));
-  TENSILE_CHECK(pa + a_bytes <= pb || pb + b_bytes <= pa, ValueError, op, ": ", a_name, " and ", b_name,
+  return pa < pb + b_bytes && pb < pa + a_bytes;
+}
+
+void check_no_overlap(const void* a, __int128 a_bytes, const void* b, __int128 b_bytes, const char* op, const char* a_name, const char* b_name) {
+  TENSILE_CHECK(!bytes_overlap(a, a_bytes, b, b_bytes), ValueError, op, ": ", a_name, " and ", b_name,
                 " share memory (a kernel writing one would change the other as it reads it); pass separate tensors, e.g. clone() one");
 }
 

@@ -92,6 +92,9 @@ Storage* storage_arg(const Napi::CallbackInfo& info, int i);
 // The storage behind a handle value (one element of an array argument); `i` names it in errors.
 Storage* storage_value(napi_env env, napi_value v, int i);
 int64_t int_arg(const Napi::CallbackInfo& info, int i);
+// Whether a JS number converts to int64_t: the conversion of a NaN, infinite or out-of-range double
+// is undefined behaviour in C++, so every integer argument is tested with this first.
+inline bool fits_int64(double d) { return d >= -9.2e18 && d <= 9.2e18; }
 double double_arg(const Napi::CallbackInfo& info, int i);
 bool bool_arg(const Napi::CallbackInfo& info, int i);
 DType dtype_arg(const Napi::CallbackInfo& info, int i);
@@ -143,6 +146,9 @@ T* optional_checked_ptr(const Napi::CallbackInfo& info, int i, __int128 n, const
                         RangeError report = RangeError::Needs) {
   return is_null_arg(info, i) ? nullptr : checked_ptr<T>(info, i, n, op, name, report);
 }
+
+// Whether the bytes [a, a + a_bytes) and [b, b + b_bytes) overlap (empty ranges never do).
+bool bytes_overlap(const void* a, __int128 a_bytes, const void* b, __int128 b_bytes);
 
 // Raises a ValueError when the bytes [a, a + a_bytes) and [b, b + b_bytes) overlap. For a kernel
 // that reads `b` (indices, class targets, a copy's source) while or after writing `a`: writing
@@ -228,7 +234,7 @@ void dispatch_floating(DType d, const char* op, Fn&& fn) {
 // Runs fn(T{}) for every dtype with arithmetic kernels; bool and uint8 both map to uint8_t. The
 // 16-bit float storage types have none yet: a DTypeError naming op.
 template <typename Fn>
-void dispatch_all(DType d, Fn&& fn, const char* op = "this op") {
+void dispatch_all(DType d, Fn&& fn, const char* op) {
   switch (d) {
     case DType::Float32: fn(float{}); return;
     case DType::Float64: fn(double{}); return;

@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tn from '../../lib';
-import { float16ToNumber } from '../../lib/dtype';
+import { float16ToNumber, promoteTypes } from '../../lib/dtype';
 import { native } from '../../lib/native';
 
 type Half = 'bfloat16' | 'float16';
@@ -109,7 +109,6 @@ describe.each(['bfloat16', 'float16'] as Half[])('%s', (dtype) => {
 });
 
 test('promotion: a 16-bit float with an integer keeps it, with float32 gives float32, bfloat16 with float16 gives float32', () => {
-  const { promoteTypes } = jest.requireActual('../../lib/dtype') as typeof import('../../lib/dtype');
   expect(promoteTypes('bfloat16', 'int64')).toBe('bfloat16');
   expect(promoteTypes('float16', 'float32')).toBe('float32');
   expect(promoteTypes('bfloat16', 'float16')).toBe('float32');
